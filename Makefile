@@ -1,0 +1,39 @@
+# samplellm: SampleLLM tabular data synthesis inside PostgreSQL
+EXTENSION = samplellm
+EXTVERSION = 0.1.0
+MODULE_big = samplellm
+
+OBJS = \
+	src/samplellm.o \
+	src/random.o \
+	src/catalog.o \
+	src/rowset.o \
+	src/seeds.o \
+	src/encode.o \
+	src/exemplars.o \
+	src/prompt.o \
+	src/http.o \
+	src/parse.o \
+	src/validate.o \
+	src/generate.o
+
+DATA = sql/samplellm--0.1.0.sql
+PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
+
+REGRESS = setup errors types generate
+REGRESS_OPTS = --inputdir=. --load-extension=samplellm
+
+OPENBLAS_DIR = /usr/lib/x86_64-linux-gnu/openblas-serial
+# Our own code is -Werror clean; third-party headers come in through
+# src/prelude_*.h with their warnings suppressed.
+PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wno-missing-field-initializers -Wno-sign-compare
+PG_CPPFLAGS = -I/usr/include/x86_64-linux-gnu/openblas-pthread
+# The serial OpenBLAS build: the pthread build starts a thread in every
+# backend (environment.md).
+SHLIB_LINK = -lcurl -lcjson -L$(OPENBLAS_DIR) -l:libopenblas.so.0 \
+	-Wl,-rpath,$(OPENBLAS_DIR) -lm
+
+PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

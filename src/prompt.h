@@ -1,0 +1,45 @@
+/*-------------------------------------------------------------------------
+ *
+ * prompt.h
+ *	  Stage 1, step 3: Chain-of-Thought prompts and the request body.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SAMPLELLM_PROMPT_H
+#define SAMPLELLM_PROMPT_H
+
+#include "lib/stringinfo.h"
+
+#include "samplellm.h"
+
+/* Bump when the prompt text changes: it is part of every run's provenance. */
+#define SL_PROMPT_VERSION "cot-1"
+
+typedef struct SlPrompt
+{
+	const SlTable *table;
+	const SlRowSet *seeds;
+	char	   *system;			/* fixed instructions, first for prefix caches */
+	char	   *description;	/* the table, from the catalog and the seeds */
+	char	   *schema;			/* JSON Schema of the answer */
+	char	   *exemplar_header;	/* JSON array of column names */
+	int			rows_per_call;
+	int			max_tokens;
+} SlPrompt;
+
+extern SlPrompt *sl_prompt_create(const SlTable *t, const SlRowSet *seeds,
+								  int rows_per_call, int max_tokens);
+
+/*
+ * The JSON body of one chat-completion request asking for nrows rows, with
+ * the given seed rows as exemplars.  Without the schema, the answer format
+ * is only described in the prompt (for servers that reject response_format).
+ */
+extern char *sl_prompt_body(const SlPrompt *p, const int *exemplars, int nex,
+							int nrows, int64 request_seed, bool with_schema);
+
+/* Appends a cell as a JSON value of the column's JSON type. */
+extern void sl_append_json_value(StringInfo buf, const SlColumn *col,
+								 const char *text);
+
+#endif							/* SAMPLELLM_PROMPT_H */

@@ -1,0 +1,247 @@
+/*-------------------------------------------------------------------------
+ *
+ * samplellm.c
+ *	  Module entry point: settings (GUCs) and library initialization.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <limits.h>
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/elog.h"
+#include "utils/guc.h"
+
+#include "parse.h"
+#include "samplellm.h"
+
+PG_MODULE_MAGIC;
+
+char	   *sl_endpoint = NULL;
+char	   *sl_model = NULL;
+char	   *sl_api_key = NULL;
+char	   *sl_api_key_file = NULL;
+int			sl_provider = SL_PROVIDER_OPENAI;
+int			sl_request_timeout_ms = 120000;
+int			sl_connect_timeout_ms = 10000;
+int			sl_max_concurrency = 4;
+int			sl_max_retries = 5;
+int			sl_max_rows = 100000;
+int			sl_max_calls = 1000;
+int			sl_max_tokens_total = 0;
+int			sl_max_seed_rows = 10000;
+int			sl_rows_per_call = 0;
+int			sl_max_tokens = 3500;
+int			sl_max_response_kb = 1024;
+double		sl_temperature = 0.1;
+double		sl_top_p = 0.9;
+int			sl_clusters = 5;
+int			sl_exemplars_per_cluster = 2;
+int			sl_summary_level = NOTICE;
+
+static const struct config_enum_entry provider_options[] = {
+	{"openai", SL_PROVIDER_OPENAI, false},
+	{NULL, 0, false}
+};
+
+static const struct config_enum_entry summary_level_options[] = {
+	{"debug1", DEBUG1, false},
+	{"log", LOG, false},
+	{"info", INFO, false},
+	{"notice", NOTICE, false},
+	{"warning", WARNING, false},
+	{NULL, 0, false}
+};
+
+/*
+ * The endpoint decides where the backend sends rows: only http(s), and no
+ * user:password part, which would end up in places the key never should.
+ */
+static bool
+check_endpoint(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+	const char *authority;
+	const char *p;
+
+	if (v == NULL || v[0] == '\0')
+		return true;
+	if (strncmp(v, "http://", 7) == 0)
+		authority = v + 7;
+	else if (strncmp(v, "https://", 8) == 0)
+		authority = v + 8;
+	else
+	{
+		GUC_check_errdetail("The endpoint must start with http:// or https://.");
+		return false;
+	}
+	for (p = v; *p; p++)
+	{
+		if ((unsigned char) *p <= ' ' || *p == '"' || *p == '\\')
+		{
+			GUC_check_errdetail("The endpoint must not contain spaces, quotes or control characters.");
+			return false;
+		}
+	}
+	for (p = authority; *p && *p != '/'; p++)
+	{
+		if (*p == '@')
+		{
+			GUC_check_errdetail("Credentials in the endpoint URL are not allowed; use samplellm.api_key_file.");
+			return false;
+		}
+	}
+	if (p == authority)
+	{
+		GUC_check_errdetail("The endpoint has no host.");
+		return false;
+	}
+	return true;
+}
+
+/* SHOW never prints the key, not even to a superuser. */
+static const char *
+show_api_key(void)
+{
+	return (sl_api_key && sl_api_key[0]) ? "(set)" : "";
+}
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomStringVariable("samplellm.endpoint",
+							   "Sets the base URL of the OpenAI-compatible API.",
+							   "Requests go to {endpoint}/chat/completions, e.g. https://api.openai.com/v1 "
+							   "or http://127.0.0.1:8000/v1 for vLLM.",
+							   &sl_endpoint, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY,
+							   check_endpoint, NULL, NULL);
+	DefineCustomStringVariable("samplellm.model",
+							   "Sets the model name sent with every request.",
+							   NULL,
+							   &sl_model, "",
+							   PGC_SUSET, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("samplellm.api_key",
+							   "Sets the API key sent as a Bearer token.",
+							   "Prefer samplellm.api_key_file: a SET statement can be logged.",
+							   &sl_api_key, "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, show_api_key);
+	DefineCustomStringVariable("samplellm.api_key_file",
+							   "Sets the path of a server-side file holding the API key.",
+							   "Read by the server process at each call; used when samplellm.api_key is empty.",
+							   &sl_api_key_file, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+	DefineCustomEnumVariable("samplellm.provider",
+							 "Selects the generator of candidate rows.",
+							 NULL,
+							 &sl_provider, SL_PROVIDER_OPENAI, provider_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.request_timeout",
+							"Sets the maximum time one HTTP request may take.",
+							NULL,
+							&sl_request_timeout_ms, 120000, 100, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.connect_timeout",
+							"Sets the maximum time to establish a connection to the endpoint.",
+							NULL,
+							&sl_connect_timeout_ms, 10000, 100, INT_MAX,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_concurrency",
+							"Sets the maximum number of LLM requests in flight at once.",
+							NULL,
+							&sl_max_concurrency, 4, 1, 256,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_retries",
+							"Sets how many times one failed LLM request is retried.",
+							NULL,
+							&sl_max_retries, 5, 0, 100,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_rows",
+							"Sets the largest number of rows one call may ask for.",
+							NULL,
+							&sl_max_rows, 100000, 1, INT_MAX / 16,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_calls_per_statement",
+							"Sets the largest number of LLM requests one statement may send.",
+							"Retries count too. The call stops with an error when it is reached.",
+							&sl_max_calls, 1000, 1, INT_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_tokens_per_statement",
+							"Sets the largest number of prompt plus completion tokens one statement may spend.",
+							"Zero means no limit.",
+							&sl_max_tokens_total, 0, 0, INT_MAX,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_seed_rows",
+							"Sets the largest number of real rows read as seeds (a uniform sample).",
+							NULL,
+							&sl_max_seed_rows, 10000, 1, 10000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.rows_per_call",
+							"Sets how many rows each LLM request asks for.",
+							"Zero derives it from the table's width and samplellm.max_tokens.",
+							&sl_rows_per_call, 0, 0, 1000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_tokens",
+							"Sets the maximum number of completion tokens of one request.",
+							NULL,
+							&sl_max_tokens, 3500, 16, 1000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_response_kb",
+							"Sets the largest HTTP response accepted from the endpoint.",
+							NULL,
+							&sl_max_response_kb, 1024, 1, 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomRealVariable("samplellm.temperature",
+							 "Sets the sampling temperature of LLM requests.",
+							 NULL,
+							 &sl_temperature, 0.1, 0.0, 2.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("samplellm.top_p",
+							 "Sets the nucleus sampling top_p of LLM requests.",
+							 NULL,
+							 &sl_top_p, 0.9, 0.0, 1.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.clusters",
+							"Sets the number of k-means clusters exemplars are drawn from.",
+							NULL,
+							&sl_clusters, 5, 1, 100,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.exemplars_per_cluster",
+							"Sets how many exemplar rows each cluster gives to every request.",
+							NULL,
+							&sl_exemplars_per_cluster, 2, 1, 100,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomEnumVariable("samplellm.summary_level",
+							 "Sets the message level of the summary printed after each call.",
+							 NULL,
+							 &sl_summary_level, NOTICE, summary_level_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("samplellm");
+	sl_json_init();
+}

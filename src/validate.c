@@ -1,0 +1,323 @@
+/*-------------------------------------------------------------------------
+ *
+ * validate.c
+ *	  Stage 1, step 5b: candidate rows checked against the table's rules.
+ *
+ * PostgreSQL 15 has no soft input errors, so each row is converted inside
+ * an internal subtransaction (as PL/pgSQL does for EXCEPTION blocks): a
+ * value the type's input function refuses rejects that row, not the
+ * statement.  Structural checks (keys, JSON types, NOT NULL) run first
+ * without one.  Query cancel and other non-data errors are re-thrown.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "executor/tuptable.h"
+#include "mb/pg_wchar.h"
+#include "nodes/nodes.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+
+#include "validate.h"
+
+const char *const sl_reject_names[SL_REJ_COUNT] = {
+	"not_an_object",
+	"unknown_key",
+	"missing_key",
+	"duplicate_key",
+	"wrong_type",
+	"invalid_value",
+	"not_null",
+	"domain_check",
+	"check_violation",
+	"seed_copy"
+};
+
+typedef struct KeyEntry
+{
+	const char *name;
+	int			col;
+} KeyEntry;
+
+struct SlValidator
+{
+	const SlTable *t;
+	const SlRowSet *seeds;
+	KeyEntry   *keys;			/* column names, sorted */
+	uint64	   *seed_hashes;	/* sorted, for the memorization guard */
+	int			nchecks;
+	ExprState **checks;
+	EState	   *estate;
+	TupleTableSlot *slot;
+	MemoryContext rowcxt;		/* reset for every row */
+	const char **texts;			/* per column, this row */
+	bool	   *present;
+	Datum	   *values;			/* per column */
+	bool	   *isnull;
+	int64		rejected[SL_REJ_COUNT];
+};
+
+static int
+cmp_key(const void *a, const void *b)
+{
+	return strcmp(((const KeyEntry *) a)->name, ((const KeyEntry *) b)->name);
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64		x = *(const uint64 *) a;
+	uint64		y = *(const uint64 *) b;
+
+	return (x > y) - (x < y);
+}
+
+SlValidator *
+sl_validator_create(const SlTable *t, const SlRowSet *seeds)
+{
+	SlValidator *v = palloc0(sizeof(SlValidator));
+	Relation	rel;
+	int			c;
+	int			r;
+
+	v->t = t;
+	v->seeds = seeds;
+	v->keys = palloc(sizeof(KeyEntry) * t->ncols);
+	for (c = 0; c < t->ncols; c++)
+	{
+		v->keys[c].name = t->cols[c].name;
+		v->keys[c].col = c;
+	}
+	qsort(v->keys, t->ncols, sizeof(KeyEntry), cmp_key);
+
+	v->seed_hashes = palloc(sizeof(uint64) * Max(seeds->nrows, 1));
+	for (r = 0; r < seeds->nrows; r++)
+		v->seed_hashes[r] = sl_row_hash(seeds, r);
+	qsort(v->seed_hashes, seeds->nrows, sizeof(uint64), cmp_u64);
+
+	v->texts = palloc(sizeof(char *) * t->ncols);
+	v->present = palloc(sizeof(bool) * t->ncols);
+	v->values = palloc(sizeof(Datum) * t->ncols);
+	v->isnull = palloc(sizeof(bool) * t->ncols);
+	v->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "samplellm row",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	/* The table's CHECK constraints, evaluated on each candidate row. */
+	v->estate = CreateExecutorState();
+	v->slot = MakeSingleTupleTableSlot(t->tupdesc, &TTSOpsVirtual);
+	rel = relation_open(t->relid, AccessShareLock);
+	if (rel->rd_att->constr && rel->rd_att->constr->num_check > 0)
+	{
+		TupleConstr *constr = rel->rd_att->constr;
+		int			i;
+
+		v->checks = palloc(sizeof(ExprState *) * constr->num_check);
+		for (i = 0; i < constr->num_check; i++)
+		{
+			Expr	   *e = stringToNode(constr->check[i].ccbin);
+
+			v->checks[v->nchecks++] = ExecPrepareExpr(e, v->estate);
+		}
+	}
+	relation_close(rel, NoLock);
+	return v;
+}
+
+void
+sl_validator_free(SlValidator *v)
+{
+	ExecDropSingleTupleTableSlot(v->slot);
+	FreeExecutorState(v->estate);
+	MemoryContextDelete(v->rowcxt);
+}
+
+const int64 *
+sl_validator_rejected(const SlValidator *v)
+{
+	return v->rejected;
+}
+
+static int
+find_column(const SlValidator *v, const char *name)
+{
+	KeyEntry	key = {name, -1};
+	KeyEntry   *hit = bsearch(&key, v->keys, v->t->ncols, sizeof(KeyEntry), cmp_key);
+
+	return hit ? hit->col : -1;
+}
+
+/* Keys, JSON types and NOT NULL: no subtransaction needed. */
+static SlReject
+check_structure(SlValidator *v, const cJSON *row)
+{
+	const SlTable *t = v->t;
+	const cJSON *item;
+	int			c;
+
+	if (!cJSON_IsObject(row))
+		return SL_REJ_NOT_OBJECT;
+	memset(v->present, 0, sizeof(bool) * t->ncols);
+	for (item = row->child; item; item = item->next)
+	{
+		bool		bad;
+		const char *text;
+
+		c = item->string ? find_column(v, item->string) : -1;
+		if (c < 0)
+			return SL_REJ_UNKNOWN_KEY;
+		if (v->present[c])
+			return SL_REJ_DUPLICATE_KEY;
+		v->present[c] = true;
+		text = sl_json_scalar_text(item, &bad);
+		if (bad)
+			return SL_REJ_WRONG_TYPE;
+		/* A JSON boolean is only ever right for a boolean column. */
+		if (cJSON_IsBool(item) && t->cols[c].jtype != SL_JSON_BOOLEAN)
+			return SL_REJ_WRONG_TYPE;
+		v->texts[c] = text;
+	}
+	for (c = 0; c < t->ncols; c++)
+	{
+		if (!v->present[c])
+			return SL_REJ_MISSING_KEY;
+		if (v->texts[c] == NULL && t->cols[c].notnull)
+			return SL_REJ_NOT_NULL;
+	}
+	return SL_REJ_COUNT;
+}
+
+static bool
+is_seed_copy(const SlValidator *v, const SlRowSet *out, int r)
+{
+	uint64		h = sl_row_hash(out, r);
+	uint64	   *hit = bsearch(&h, v->seed_hashes, v->seeds->nrows, sizeof(uint64), cmp_u64);
+	int			s;
+
+	if (hit == NULL)
+		return false;
+	/* Hash equality is a hint; confirm against the seed rows. */
+	for (s = 0; s < v->seeds->nrows; s++)
+		if (sl_rows_equal(v->seeds, s, out, r))
+			return true;
+	return false;
+}
+
+/*
+ * Input functions and CHECK constraints, inside a subtransaction.  Returns
+ * SL_REJ_COUNT when the row is valid, with v->values/isnull filled.
+ */
+static SlReject
+convert_values(SlValidator *v)
+{
+	const SlTable *t = v->t;
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	volatile SlReject result = SL_REJ_COUNT;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(v->rowcxt);
+	PG_TRY();
+	{
+		TupleTableSlot *slot = v->slot;
+		ExprContext *econtext;
+		int			c;
+		int			i;
+
+		for (c = 0; c < t->ncols; c++)
+		{
+			const SlColumn *col = &t->cols[c];
+			char	   *s = NULL;
+
+			if (v->texts[c])
+				s = pg_any_to_server(v->texts[c], strlen(v->texts[c]), PG_UTF8);
+			v->values[c] = InputFunctionCall((FmgrInfo *) &col->infunc, s,
+											 col->typioparam, col->typmod);
+			v->isnull[c] = (s == NULL);
+		}
+		if (v->nchecks > 0)
+		{
+			ExecClearTuple(slot);
+			memset(slot->tts_isnull, true, sizeof(bool) * t->tupdesc->natts);
+			for (c = 0; c < t->ncols; c++)
+			{
+				int			a = t->cols[c].attnum - 1;
+
+				slot->tts_values[a] = v->values[c];
+				slot->tts_isnull[a] = v->isnull[c];
+			}
+			ExecStoreVirtualTuple(slot);
+			econtext = GetPerTupleExprContext(v->estate);
+			econtext->ecxt_scantuple = slot;
+			for (i = 0; i < v->nchecks; i++)
+			{
+				if (!ExecCheck(v->checks[i], econtext))
+				{
+					result = SL_REJ_CHECK;
+					break;
+				}
+			}
+			ResetExprContext(econtext);
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(v->rowcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+
+		switch (edata->sqlerrcode)
+		{
+			case ERRCODE_QUERY_CANCELED:
+			case ERRCODE_ADMIN_SHUTDOWN:
+			case ERRCODE_OUT_OF_MEMORY:
+			case ERRCODE_INTERNAL_ERROR:
+				ReThrowError(edata);
+				break;
+			case ERRCODE_CHECK_VIOLATION:
+				result = SL_REJ_DOMAIN;
+				break;
+			case ERRCODE_NOT_NULL_VIOLATION:
+				result = SL_REJ_NOT_NULL;
+				break;
+			default:
+				result = SL_REJ_INVALID_VALUE;
+				break;
+		}
+	}
+	PG_END_TRY();
+	return result;
+}
+
+bool
+sl_validate_row(SlValidator *v, const cJSON *row, SlRowSet *out)
+{
+	SlReject	why;
+
+	MemoryContextReset(v->rowcxt);
+	why = check_structure(v, row);
+	if (why == SL_REJ_COUNT)
+		why = convert_values(v);
+	if (why == SL_REJ_COUNT)
+	{
+		sl_rowset_add(out, v->t, v->values, v->isnull);
+		if (!is_seed_copy(v, out, out->nrows - 1))
+			return true;
+		out->nrows--;
+		why = SL_REJ_SEED_COPY;
+	}
+	v->rejected[why]++;
+	return false;
+}

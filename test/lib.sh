@@ -1,0 +1,73 @@
+# test/lib.sh: throwaway PostgreSQL 15 cluster and LLM simulator for scripts.
+# Sourced by test/run.sh, test/demo.sh and bench/*.sh.  Runs as root: the
+# server runs as the postgres user (initdb refuses root), on a Unix socket
+# in a fresh temp folder, and everything is torn down by sl_teardown.
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+export PG_CONFIG=${PG_CONFIG:-$PG_BIN/pg_config}
+SL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+sl_log() { printf '== %s\n' "$*" >&2; }
+
+# The extension, built and installed into this machine's PostgreSQL 15.
+sl_build_install() {
+	sl_log "building and installing samplellm"
+	make -C "$SL_ROOT" -s PG_CONFIG="$PG_CONFIG" >/dev/null
+	make -C "$SL_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+}
+
+# sl_start_cluster [extra postgresql.conf lines...]
+sl_start_cluster() {
+	SL_TMP=$(mktemp -d /tmp/samplellm.XXXXXX)
+	chmod 755 "$SL_TMP"
+	chown postgres: "$SL_TMP"
+	export PGHOST=$SL_TMP PGPORT=${PGPORT:-54329} PGUSER=postgres PGDATABASE=postgres
+	runuser -u postgres -- "$PG_BIN/initdb" -D "$SL_TMP/data" -A trust -U postgres \
+		--no-sync -E UTF8 --locale=C.UTF-8 >"$SL_TMP/initdb.log" 2>&1 ||
+		{ cat "$SL_TMP/initdb.log" >&2; return 1; }
+	{
+		echo "listen_addresses = ''"
+		echo "unix_socket_directories = '$SL_TMP'"
+		echo "fsync = off"
+		echo "max_connections = 40"
+		echo "logging_collector = off"
+		for line in "$@"; do echo "$line"; done
+	} >>"$SL_TMP/data/postgresql.conf"
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SL_TMP/data" -l "$SL_TMP/server.log" \
+		-w -t 60 start >/dev/null || { cat "$SL_TMP/server.log" >&2; return 1; }
+	sl_log "PostgreSQL 15 running on socket $SL_TMP"
+}
+
+# sl_start_sim [simulator flags...]: exports SAMPLELLM_SIM_URL and SIM_LOG.
+sl_start_sim() {
+	local portfile=$SL_TMP/sim.port
+	export SIM_LOG=$SL_TMP/sim-requests.jsonl
+	python3 "$SL_ROOT/test/llm_sim.py" --port 0 --port-file "$portfile" \
+		--log "$SIM_LOG" "$@" >"$SL_TMP/sim.out" 2>&1 &
+	SL_SIM_PID=$!
+	for _ in $(seq 1 100); do
+		[ -s "$portfile" ] && break
+		kill -0 "$SL_SIM_PID" 2>/dev/null || { cat "$SL_TMP/sim.out" >&2; return 1; }
+		sleep 0.1
+	done
+	[ -s "$portfile" ] || { sl_log "simulator did not start"; return 1; }
+	export SAMPLELLM_SIM_URL="http://127.0.0.1:$(cat "$portfile")/v1"
+	sl_log "LLM simulator (a test double, not an LLM) at $SAMPLELLM_SIM_URL"
+}
+
+sl_teardown() {
+	if [ -n "${SL_SIM_PID:-}" ]; then kill "$SL_SIM_PID" 2>/dev/null; wait "$SL_SIM_PID" 2>/dev/null; fi
+	if [ -n "${SL_TMP:-}" ] && [ -d "$SL_TMP" ]; then
+		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SL_TMP/data" -m immediate stop >/dev/null 2>&1
+		if [ -n "${SL_KEEP_TMP:-}" ]; then sl_log "kept $SL_TMP"; else rm -rf "$SL_TMP"; fi
+	fi
+	SL_SIM_PID= SL_TMP=
+}
+
+# The server must never have restarted: a crashed backend shows up here.
+sl_check_server_log() {
+	if grep -E "terminated by signal|server process .* was terminated|PANIC" "$SL_TMP/server.log" >&2; then
+		sl_log "the server log shows a crashed backend"
+		return 1
+	fi
+}
