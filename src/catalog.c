@@ -200,6 +200,21 @@ spi_text(int row, int col, MemoryContext cxt)
 	return v ? MemoryContextStrdup(cxt, v) : NULL;
 }
 
+/* The relation behind a row type, or an error saying what to pass instead. */
+Oid
+sl_source_relid(Oid rowtype)
+{
+	Oid			relid = OidIsValid(rowtype) ? get_typ_typrelid(rowtype) : InvalidOid;
+
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("source must be the row type of a table, not type %s",
+						format_type_be(rowtype)),
+				 errhint("Pass a typed NULL of the table, as in samplellm_generate(NULL::my_table, 100).")));
+	return relid;
+}
+
 /*
  * Describes the relation behind a row type.  Errors name the first problem:
  * not a table, no SELECT privilege, an unknown label column, a column type
@@ -215,14 +230,7 @@ sl_table_open(Oid rowtype, const char *label)
 	AclResult	aclresult;
 	int			i;
 
-	relid = OidIsValid(rowtype) ? get_typ_typrelid(rowtype) : InvalidOid;
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("source must be the row type of a table, not type %s",
-						format_type_be(rowtype)),
-				 errhint("Pass a typed NULL of the table, as in samplellm_generate(NULL::my_table, 100).")));
-
+	relid = sl_source_relid(rowtype);
 	relkind = get_rel_relkind(relid);
 	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
 		relkind != RELKIND_VIEW && relkind != RELKIND_MATVIEW &&
@@ -234,11 +242,36 @@ sl_table_open(Oid rowtype, const char *label)
 				 errdetail("A stand-alone composite type has no rows to learn from."),
 				 errhint("Pass a typed NULL of a table, view or materialized view.")));
 
-	/* The seeds are read as the caller: refuse now, with the usual message. */
+	/*
+	 * The seeds are read as the caller, every column of them: refuse now,
+	 * naming the first column the caller cannot read.
+	 */
 	aclresult = pg_class_aclcheck(relid, GetUserId(), ACL_SELECT);
-	if (aclresult != ACLCHECK_OK &&
-		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ALL) != ACLCHECK_OK)
-		aclcheck_error(aclresult, get_relkind_objtype(relkind), get_rel_name(relid));
+	if (aclresult != ACLCHECK_OK)
+	{
+		TupleDesc	rd = lookup_rowtype_tupdesc(rowtype, -1);
+		AttrNumber	denied = InvalidAttrNumber;
+
+		for (i = 0; i < rd->natts && denied == InvalidAttrNumber; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(rd, i);
+
+			if (!att->attisdropped &&
+				pg_attribute_aclcheck(relid, att->attnum, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+				denied = att->attnum;
+		}
+		ReleaseTupleDesc(rd);
+		if (denied != InvalidAttrNumber)
+		{
+			bool		any = pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT,
+														ACLMASK_ANY) == ACLCHECK_OK;
+
+			if (!any)
+				aclcheck_error(aclresult, get_relkind_objtype(relkind), get_rel_name(relid));
+			aclcheck_error_col(aclresult, get_relkind_objtype(relkind), get_rel_name(relid),
+							   get_attname(relid, denied, false));
+		}
+	}
 
 	t = palloc0(sizeof(SlTable));
 	t->relid = relid;
@@ -321,11 +354,11 @@ sl_table_open(Oid rowtype, const char *label)
 		if (col->typid != col->basetypid)
 		{
 			/* A domain: its CHECKs (all levels of domain-over-domain) and NOT NULL. */
-			n = spi_oid_query("WITH RECURSIVE d(oid, base, notnull) AS ("
+			n = spi_oid_query("WITH RECURSIVE d(oid, base, nn) AS ("
 							  " SELECT t.oid, t.typbasetype, t.typnotnull FROM pg_catalog.pg_type t WHERE t.oid = $1"
 							  " UNION ALL SELECT t.oid, t.typbasetype, t.typnotnull FROM pg_catalog.pg_type t"
 							  " JOIN d ON t.oid = d.base WHERE t.typtype = 'd')"
-							  " SELECT bool_or(d.notnull)::pg_catalog.text,"
+							  " SELECT bool_or(d.nn)::pg_catalog.text,"
 							  " pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(c.oid), ' AND ' ORDER BY c.conname)"
 							  " FROM d LEFT JOIN pg_catalog.pg_constraint c ON c.contypid = d.oid AND c.contype = 'c'",
 							  col->typid);

@@ -20,6 +20,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "utils/datetime.h"
 #include "storage/fd.h"
 #include "storage/proc.h"
 #include "utils/builtins.h"
@@ -464,8 +465,10 @@ samplellm_generate(PG_FUNCTION_ARGS)
 	int			emitted;
 	Datum	   *values;
 	bool	   *nulls;
+	int			guc_level;
 
 	check_arguments(fcinfo, &n);
+	(void) sl_source_relid(rowtype);
 	max_seed_rows = PG_ARGISNULL(4) ? sl_max_seed_rows : PG_GETARG_INT32(4);
 	InitMaterializedSRF(fcinfo, 0);
 
@@ -480,6 +483,19 @@ samplellm_generate(PG_FUNCTION_ARGS)
 	run->seed = PG_ARGISNULL(3) ? (pg_prng_uint64(&pg_global_prng_state) >> 1)
 		: (uint64) PG_GETARG_INT64(3);
 	old = MemoryContextSwitchTo(run->cxt);
+
+	/*
+	 * Values travel as text both ways: ISO dates and the default interval
+	 * style are unambiguous for the LLM and for reading its answers back,
+	 * whatever the session's DateStyle (postgres_fdw does the same).
+	 */
+	guc_level = NewGUCNestLevel();
+	if (DateStyle != USE_ISO_DATES || DateOrder != DATEORDER_YMD)
+		(void) set_config_option("datestyle", "ISO, YMD", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	if (IntervalStyle != INTSTYLE_POSTGRES)
+		(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
 
 	/* Everything that can be refused is refused before a request is sent. */
 	run->t = sl_table_open(rowtype, label);
@@ -541,6 +557,7 @@ samplellm_generate(PG_FUNCTION_ARGS)
 		}
 	}
 
+	AtEOXact_GUC(true, guc_level);
 	report_summary(run, emitted);
 	sl_validator_free(run->validator);
 	MemoryContextSwitchTo(old);

@@ -695,7 +695,12 @@ sl_start_attempt(SlRun *run, SlReq *req)
 					 errmsg("LLM requests ran past their deadline"),
 					 errdetail("%d of the requests completed.",
 							   run->stats->completed)));
-		/* curl's own timeout ends the attempt at the deadline */
+		/*
+		 * The deadline is statement_timeout's: let PostgreSQL's timer end the
+		 * statement with its usual message, curl's timeout only a moment
+		 * later as a backstop.
+		 */
+		left_ms += 1000;
 		if (timeout_ms <= 0 || left_ms < timeout_ms)
 			timeout_ms = left_ms;
 	}

@@ -300,7 +300,9 @@ sl_parse_response(const char *body, size_t len, SlResponse *out)
 	if (out->rows == NULL)
 		return;
 	finish = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
-	if (salvaged || (cJSON_IsString(finish) && strcmp(finish->valuestring, "length") == 0))
+	if (salvaged && cJSON_GetArraySize(out->rows) == 0)
+		out->rows = NULL;		/* nothing recognisable: malformed */
+	else if (salvaged || (cJSON_IsString(finish) && strcmp(finish->valuestring, "length") == 0))
 		out->status = SL_RESP_TRUNCATED;
 	else
 		out->status = SL_RESP_OK;

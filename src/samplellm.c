@@ -8,6 +8,7 @@
 #include "postgres.h"
 
 #include <limits.h>
+#include <stdlib.h>
 
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -101,6 +102,51 @@ check_endpoint(char **newval, void **extra, GucSource source)
 	return true;
 }
 
+/*
+ * Values stored by ALTER ROLE/DATABASE SET are readable in
+ * pg_db_role_setting, so the key is refused there (PGC_S_TEST is how those
+ * commands validate a value).  Returning false would make PostgreSQL print
+ * the rejected value, the key itself: report here, without it.
+ */
+static bool
+check_api_key(char **newval, void **extra, GucSource source)
+{
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (source == PGC_S_TEST)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("samplellm.api_key cannot be stored per role or database"),
+				 errdetail("Values stored that way are readable in pg_db_role_setting."),
+				 errhint("Use samplellm.api_key_file.")));
+	if (source == PGC_S_DATABASE || source == PGC_S_USER ||
+		source == PGC_S_DATABASE_USER || strpbrk(*newval, "\r\n") != NULL)
+	{
+		char	   *empty;
+
+		/* GUC strings are malloc'd before 16 and guc_malloc'd after. */
+#if PG_VERSION_NUM >= 160000
+		empty = guc_malloc(LOG, 1);
+#else
+		empty = malloc(1);
+#endif
+		if (empty == NULL)
+			return false;
+		empty[0] = '\0';
+		ereport(WARNING,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ignoring a samplellm.api_key stored per role or database, or holding a line break"),
+				 errhint("Use samplellm.api_key_file.")));
+#if PG_VERSION_NUM >= 160000
+		guc_free(*newval);
+#else
+		free(*newval);
+#endif
+		*newval = empty;
+	}
+	return true;
+}
+
 /* SHOW never prints the key, not even to a superuser. */
 static const char *
 show_api_key(void)
@@ -132,7 +178,7 @@ _PG_init(void)
 							   &sl_api_key, "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, show_api_key);
+							   check_api_key, NULL, show_api_key);
 	DefineCustomStringVariable("samplellm.api_key_file",
 							   "Sets the path of a server-side file holding the API key.",
 							   "Read by the server process at each call; used when samplellm.api_key is empty.",

@@ -126,6 +126,7 @@ typedef struct SlRowSet
 #define SL_CELL(rs, r, c) ((size_t) (r) * (rs)->ncols + (c))
 
 /* catalog.c */
+extern Oid	sl_source_relid(Oid rowtype);
 extern SlTable *sl_table_open(Oid rowtype, const char *label);
 extern const char *sl_column_check_unsupported(Oid basetypid);
 extern double sl_datum_to_double(const SlColumn *col, Datum d);

@@ -1,0 +1,105 @@
+-- generate: the request contract, determinism, atomicity, validation,
+-- retries and cancel, against the simulator.
+SET client_min_messages = warning;
+SELECT sim_last_seq() AS seq_before \gset
+
+-- the request follows the OpenAI chat-completions contract
+SET samplellm.api_key = 'sk-test-key';
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 10, label => 'clicked', seed => 7);
+RESET samplellm.api_key;
+SELECT r->>'path' AS path, r->>'authorization' AS authorization,
+       r->'body'->>'model' AS model, r->'body'->'temperature' AS temperature,
+       r->'body'->'top_p' AS top_p, r->'body'->'max_tokens' AS max_tokens,
+       r->'body'->'response_format'->>'type' AS format,
+       r->'body'->'response_format'->'json_schema'->'strict' AS strict,
+       jsonb_object_keys(r->'body'->'response_format'->'json_schema'->'schema'->'properties') AS top_level_keys
+FROM sim_requests() r WHERE (r->>'seq')::int = :seq_before + 1;
+SELECT jsonb_pretty(r->'body'->'response_format'->'json_schema'->'schema'->'properties'->'rows'->'items')
+FROM sim_requests() r WHERE (r->>'seq')::int = :seq_before + 1;
+-- the system prompt comes first and never changes; exemplars vary per request
+SELECT count(DISTINCT r->'body'->'messages'->0) AS system_prompts,
+       count(DISTINCT sim_user_message(r)) = count(*) AS user_prompts_differ,
+       bool_and(sim_user_message(r) LIKE '%The label column is clicked.%') AS label_named,
+       bool_and((SELECT count(*) FROM sim_exemplars(r)) = 10) AS ten_exemplars
+FROM sim_requests() r WHERE (r->>'seq')::int > :seq_before;
+
+-- determinism: the same seed gives the same rows
+CREATE TEMP TABLE run1 AS SELECT * FROM samplellm_generate(NULL::clicks, 30, seed => 11);
+CREATE TEMP TABLE run2 AS SELECT * FROM samplellm_generate(NULL::clicks, 30, seed => 11);
+CREATE TEMP TABLE run3 AS SELECT * FROM samplellm_generate(NULL::clicks, 30, seed => 12);
+SELECT (SELECT array_agg(r::text) FROM run1 r) = (SELECT array_agg(r::text) FROM run2 r) AS same_seed_same_rows,
+       (SELECT array_agg(r::text) FROM run1 r) <> (SELECT array_agg(r::text) FROM run3 r) AS other_seed_other_rows;
+-- and does not depend on the concurrency (answers are taken in request order)
+SET samplellm.max_concurrency = 1;
+CREATE TEMP TABLE run4 AS SELECT * FROM samplellm_generate(NULL::clicks, 30, seed => 11);
+RESET samplellm.max_concurrency;
+SELECT (SELECT array_agg(r::text) FROM run1 r) = (SELECT array_agg(r::text) FROM run4 r) AS concurrency_independent;
+
+-- INSERT ... SELECT is all or nothing
+CREATE TABLE clicks_aug (LIKE clicks);
+INSERT INTO clicks_aug SELECT * FROM samplellm_generate(NULL::clicks, 25, seed => 42);
+SELECT count(*) FROM clicks_aug;
+SET samplellm.model = 'sim?status=500';
+SET samplellm.max_retries = 1;
+INSERT INTO clicks_aug SELECT * FROM samplellm_generate(NULL::clicks, 25, seed => 43);
+RESET samplellm.max_retries;
+SELECT count(*) FROM clicks_aug;
+
+-- the summary and the run record (one request at a time: deterministic)
+SET samplellm.max_concurrency = 1;
+SET client_min_messages = notice;
+\set VERBOSITY terse
+SET samplellm.model = 'sim?malformed=0.1&wrong_type=0.1&nulls=0.1&dupkey=0.05&badvalue=0.1';
+SELECT count(*) FROM samplellm_generate(NULL::alltypes, 60, seed => 21);
+SELECT key, value FROM jsonb_each(samplellm_last_run()->'rejected') ORDER BY key;
+SELECT samplellm_last_run()->'valid' >= '60' AS enough,
+       (samplellm_last_run()->>'candidates')::int =
+       (samplellm_last_run()->>'valid')::int +
+       (SELECT sum(value::int) FROM jsonb_each_text(samplellm_last_run()->'rejected')) AS every_row_accounted;
+\set VERBOSITY default
+SET client_min_messages = warning;
+
+-- the memorization guard: exact copies of seed rows are refused
+SET samplellm.model = 'sim?copy=1';
+SELECT * FROM samplellm_generate(NULL::clicks, 5, seed => 22);
+SELECT samplellm_last_run()->'rejected'->'seed_copy' AS seed_copies;
+
+-- a server that refuses response_format gets the prompt-only fallback
+SET samplellm.model = 'sim?no_schema=1';
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 10, seed => 23);
+SELECT samplellm_last_run()->'response_format' AS response_format_used,
+       samplellm_last_run()->'retries' AS retries;
+-- prose and code fences around the JSON are fine
+SET samplellm.model = 'sim?prose=1';
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 10, seed => 24);
+-- an answer cut at max_tokens keeps its complete rows
+SET samplellm.model = 'sim?content=truncated';
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 10, seed => 25);
+SELECT samplellm_last_run()->'answers'->'truncated' AS truncated_answers;
+
+-- retries: 429 with Retry-After, 5xx then success, 503 forever, 401 never
+SET samplellm.model = 'sim?fail=429:1&retry_after=1';
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 10, seed => 26);
+SELECT samplellm_last_run()->'retries' AS retries, samplellm_last_run()->'rate_limited' AS rate_limited;
+SET samplellm.model = 'sim?fail=500:1,502:1';
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 10, seed => 27);
+SELECT samplellm_last_run()->'retries' AS retries;
+SET samplellm.model = 'sim?fail=503:-1';
+SELECT * FROM samplellm_generate(NULL::clicks, 10, seed => 28);
+SET samplellm.model = 'sim?quota=1';
+SELECT * FROM samplellm_generate(NULL::clicks, 10, seed => 29);
+
+-- cancel: statement_timeout ends a call while the server stalls
+SET samplellm.model = 'sim?stall=30';
+SET statement_timeout = '1s';
+SELECT * FROM samplellm_generate(NULL::clicks, 10, seed => 30);
+RESET statement_timeout;
+SELECT 1 AS session_still_usable;
+
+-- budget: a cap on calls stops cleanly with the shortfall
+SET samplellm.model = 'sim?rows=2';
+SET samplellm.max_calls_per_statement = 3;
+SELECT * FROM samplellm_generate(NULL::clicks, 50, seed => 31);
+RESET samplellm.max_calls_per_statement;
+RESET samplellm.model;
+RESET samplellm.max_concurrency;
