@@ -18,4 +18,9 @@ if [ $status -ne 0 ] && [ -f "$SL_ROOT/regression.diffs" ]; then
 	head -200 "$SL_ROOT/regression.diffs" >&2
 fi
 sl_check_server_log || status=1
+if [ -f "$SL_ROOT/regression.out" ]; then
+	passed=$(grep -cE '^(ok|test) .* \.\.\. ok|\.\.\. ok' "$SL_ROOT/regression.out" || true)
+	failed=$(grep -cE '\.\.\. FAILED' "$SL_ROOT/regression.out" || true)
+	echo "pg_regress: $passed passed, $failed failed"
+fi
 exit $status
