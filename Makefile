@@ -15,7 +15,15 @@ OBJS = \
 	src/http.o \
 	src/parse.o \
 	src/validate.o \
-	src/generate.o
+	src/stage2.o \
+	src/stage2_fields.o \
+	src/stage2_model.o \
+	src/stage2_attribution.o \
+	src/stage2_clusters.o \
+	src/stage2_weights.o \
+	src/stage2_draw.o \
+	src/generate.o \
+	src/interactions.o
 
 DATA = sql/samplellm--0.1.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"

@@ -24,7 +24,7 @@ SELECT * FROM samplellm_generate(NULL::clicks, 5, label => 'no_such_column');
 
 -- privileges: the seeds are read as the caller
 CREATE ROLE sl_reader;
-GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer) TO sl_reader;
+GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8) TO sl_reader;
 SET ROLE sl_reader;
 SELECT * FROM samplellm_generate(NULL::clicks, 5);
 RESET ROLE;
@@ -97,5 +97,14 @@ SELECT * FROM samplellm_generate(NULL::clicks, 5);
 RESET samplellm.model;
 RESET samplellm.max_concurrency;
 
-REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer) FROM sl_reader;
+REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8) FROM sl_reader;
 DROP ROLE sl_reader;
+
+-- stage 2 options are checked before any request
+SELECT sim_last_seq() AS seq_before \gset
+SELECT * FROM samplellm_generate(NULL::clicks, 5, resample => 'bogus');
+SELECT * FROM samplellm_generate(NULL::clicks, 5, oversample => 0.5);
+CREATE TABLE many_labels (id int, lab int);
+INSERT INTO many_labels SELECT i, i FROM generate_series(1, 100) i;
+SELECT * FROM samplellm_generate(NULL::many_labels, 5, label => 'lab');
+SELECT sim_last_seq() = :seq_before AS no_request_sent;

@@ -35,11 +35,21 @@
 #include "parse.h"
 #include "prompt.h"
 #include "samplellm.h"
+#include "stage2.h"
 #include "validate.h"
 
 #define PROGRESS_INTERVAL_MS 5000
 /* Stop early when this many answers in a row gave no valid row at all. */
 #define COLLAPSE_MIN_ANSWERS 3
+
+typedef enum SlResample
+{
+	SL_RESAMPLE_ATTRIBUTION,	/* the paper's stage 2 */
+	SL_RESAMPLE_UNIFORM,		/* the paper's ablation: same pool, uniform */
+	SL_RESAMPLE_NONE			/* the first n valid candidates */
+} SlResample;
+
+static const char *const resample_names[] = {"attribution", "uniform", "none"};
 
 typedef struct SlRun
 {
@@ -53,7 +63,12 @@ typedef struct SlRun
 	SlValidator *validator;
 	uint64		seed;
 	int			n;
-	int			target;			/* valid candidates wanted */
+	int			target;			/* valid candidates wanted: n x oversample */
+	SlResample	resample;
+	double		oversample;
+	int			pool;			/* candidates stage 2 drew from */
+	SlStage2Result s2;
+	bool		s2_ran;
 
 	/* per request, by index */
 	int			cap;
@@ -219,7 +234,20 @@ remember_run(const SlRun *run, const char *status, int returned)
 	appendStringInfoString(&buf, "}, \"answers\": {");
 	for (i = 0; i <= SL_RESP_ENCODING; i++)
 		appendStringInfo(&buf, "%s\"%s\": " INT64_FORMAT, i ? ", " : "", response_names[i], run->responses[i]);
-	appendStringInfo(&buf, "}, \"elapsed_ms\": %.0f}",
+	appendStringInfo(&buf, "}, \"resample\": \"%s\", \"oversample\": %g, \"pool\": %d",
+					 resample_names[run->resample], run->oversample, run->pool);
+	if (run->s2_ran)
+	{
+		appendStringInfoString(&buf, ", \"stage2\": {\"variant\": ");
+		escape_json(&buf, run->s2.variant);
+		appendStringInfo(&buf, ", \"fields\": %d, \"clusters\": %d, \"ess\": %.1f"
+						 ", \"n_carry\": %d, \"epochs_T\": %d, \"epochs_S\": %d"
+						 ", \"seconds\": %.3f}",
+						 run->s2.nfields, run->s2.nclusters, run->s2.ess,
+						 run->s2.n_carry, run->s2.epochs_T, run->s2.epochs_S,
+						 run->s2.secs_total);
+	}
+	appendStringInfo(&buf, ", \"elapsed_ms\": %.0f}",
 					 (double) (GetCurrentTimestamp() - run->start) / 1000.0);
 
 	if (last_run_json)
@@ -254,7 +282,7 @@ shortfall_error(SlRun *run)
 			(errcode(run->stop && strcmp(run->stop, "collapse") != 0 ?
 					 ERRCODE_PROGRAM_LIMIT_EXCEEDED : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
 			 errmsg("samplellm obtained only " INT64_FORMAT " of %d valid rows",
-					run->prefix_valid, run->target),
+					run->prefix_valid, run->n),
 			 errdetail_internal("%s", detail.data),
 			 errhint("%s", hint)));
 }
@@ -277,6 +305,13 @@ report_summary(SlRun *run, int returned)
 	append_responses(&msg, run);
 	appendStringInfo(&msg, "; tokens " INT64_FORMAT " prompt, " INT64_FORMAT " completion",
 					 run->prompt_tokens, run->completion_tokens);
+	if (run->s2_ran && run->resample == SL_RESAMPLE_ATTRIBUTION)
+		appendStringInfo(&msg, "; stage 2 (%s): %d of %d candidates drawn, %d field clusters, effective sample size %.0f, %d candidates carry 99%% of the weight",
+						 run->s2.variant, returned, run->pool, run->s2.nclusters,
+						 run->s2.ess, run->s2.n_carry);
+	else
+		appendStringInfo(&msg, "; resample %s: %d of %d candidates",
+						 resample_names[run->resample], returned, run->pool);
 	ereport(sl_summary_level,
 			(errmsg_internal("%s", msg.data),
 			 errdetail_internal("provider openai, seed " INT64_FORMAT ", %d seed rows of " INT64_FORMAT
@@ -420,11 +455,54 @@ on_success(void *arg, int index, const char *body, size_t len)
 	return run->prefix_valid < run->target;
 }
 
-/* ---- the SQL function ---- */
+/* ---- stage 2 ---- */
 
 static void
-check_arguments(FunctionCallInfo fcinfo, int *n)
+stage2_options(SlStage2Options *opt, uint64 seed)
 {
+	sl_stage2_default_options(opt);
+	opt->threshold = sl_threshold;
+	opt->max_cluster_size = sl_max_cluster_size;
+	opt->max_epochs = sl_epochs;
+	opt->seed = seed;
+}
+
+/* Picks the n returned rows of the pool into run->s2.chosen. */
+static void
+choose_rows(SlRun *run, const SlRowSet *pool)
+{
+	SlStage2Options opt;
+	int			i;
+
+	memset(&run->s2, 0, sizeof(SlStage2Result));
+	switch (run->resample)
+	{
+		case SL_RESAMPLE_NONE:
+			run->s2.nchosen = run->n;
+			run->s2.chosen = palloc(sizeof(int) * run->n);
+			for (i = 0; i < run->n; i++)
+				run->s2.chosen[i] = i;
+			break;
+		case SL_RESAMPLE_UNIFORM:
+			sl_stage2_uniform(pool->nrows, run->n, sl_mix_seed(run->seed, 206), &run->s2);
+			break;
+		case SL_RESAMPLE_ATTRIBUTION:
+			stage2_options(&opt, sl_mix_seed(run->seed, 200));
+			sl_stage2_select(run->t, run->seeds, pool, run->n, &opt, &run->s2);
+			run->s2_ran = true;
+			break;
+	}
+	if (run->s2.nchosen != run->n)
+		elog(ERROR, "samplellm: stage 2 drew %d of %d rows", run->s2.nchosen, run->n);
+}
+
+/* ---- the SQL functions ---- */
+
+static void
+check_arguments(FunctionCallInfo fcinfo, int *n, SlResample *resample,
+				double *oversample)
+{
+	int			i;
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -444,6 +522,29 @@ check_arguments(FunctionCallInfo fcinfo, int *n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_seed_rows must be positive, not %d", PG_GETARG_INT32(4))));
+
+	*resample = SL_RESAMPLE_ATTRIBUTION;
+	if (!PG_ARGISNULL(5))
+	{
+		char	   *r = text_to_cstring(PG_GETARG_TEXT_PP(5));
+
+		for (i = 0; i < lengthof(resample_names); i++)
+			if (strcmp(r, resample_names[i]) == 0)
+				break;
+		if (i == lengthof(resample_names))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown resample method \"%s\"", r),
+					 errhint("Use 'attribution' (the paper's stage 2), 'uniform' (the same candidates drawn uniformly) or 'none' (the first n valid candidates).")));
+		*resample = (SlResample) i;
+	}
+	*oversample = PG_ARGISNULL(6) ? sl_oversample : PG_GETARG_FLOAT8(6);
+	if (!(*oversample >= 1.0 && *oversample <= 100.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("oversample must be between 1 and 100, not %g", *oversample)));
+	if (*resample == SL_RESAMPLE_NONE)
+		*oversample = 1.0;
 }
 
 PG_FUNCTION_INFO_V1(samplellm_generate);
@@ -461,13 +562,15 @@ samplellm_generate(PG_FUNCTION_ARGS)
 	SlHttpCallbacks cb;
 	int			max_seed_rows;
 	int			i;
-	int			r;
 	int			emitted;
+	SlRowSet   *pool;
 	Datum	   *values;
 	bool	   *nulls;
 	int			guc_level;
+	SlResample	resample;
+	double		oversample;
 
-	check_arguments(fcinfo, &n);
+	check_arguments(fcinfo, &n, &resample, &oversample);
 	(void) sl_source_relid(rowtype);
 	max_seed_rows = PG_ARGISNULL(4) ? sl_max_seed_rows : PG_GETARG_INT32(4);
 	InitMaterializedSRF(fcinfo, 0);
@@ -479,7 +582,9 @@ samplellm_generate(PG_FUNCTION_ARGS)
 										 ALLOCSET_DEFAULT_SIZES);
 	run->start = run->last_progress = GetCurrentTimestamp();
 	run->n = n;
-	run->target = n;
+	run->resample = resample;
+	run->oversample = oversample;
+	run->target = (int) Min(ceil(n * oversample), (double) PG_INT32_MAX / 2);
 	run->seed = PG_ARGISNULL(3) ? (pg_prng_uint64(&pg_global_prng_state) >> 1)
 		: (uint64) PG_GETARG_INT64(3);
 	old = MemoryContextSwitchTo(run->cxt);
@@ -509,6 +614,10 @@ samplellm_generate(PG_FUNCTION_ARGS)
 				 errmsg("source table \"%s\" has no rows visible to you", run->t->relname),
 				 errdetail("samplellm imitates real rows and needs at least one as a seed.")));
 
+	/* Stage 2's label check (at most 64 classes) costs nothing now. */
+	if (run->t->label_col >= 0 && run->resample == SL_RESAMPLE_ATTRIBUTION)
+		(void) sl_label_fit(run->t, run->seeds);
+
 	run->plan = sl_exemplars_plan(run->t, run->seeds, sl_clusters, sl_mix_seed(run->seed, 7));
 	run->prompt = sl_prompt_create(run->t, run->seeds, sl_rows_per_call, sl_max_tokens);
 	run->validator = sl_validator_create(run->t, run->seeds);
@@ -529,33 +638,34 @@ samplellm_generate(PG_FUNCTION_ARGS)
 	cb.arg = run;
 	sl_http_run(&cfg, &cb, &run->http);
 
-	if (run->prefix_valid < run->target)
+	if (run->prefix_valid < run->n)
 		shortfall_error(run);
 
-	/* The first n valid candidates in request order. */
+	/* The pool: valid candidates in request order. */
+	pool = sl_rowset_create(run->t->ncols, (int) run->prefix_valid);
+	for (i = 0; i < run->prefix; i++)
+		sl_rowset_append_shallow(pool, run->results[i]);
+	run->pool = pool->nrows;
+	choose_rows(run, pool);
+
 	values = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
 	nulls = palloc(sizeof(bool) * rsinfo->setDesc->natts);
-	emitted = 0;
-	for (i = 0; i < run->prefix && emitted < n; i++)
+	for (i = 0; i < run->s2.nchosen; i++)
 	{
-		SlRowSet   *rows = run->results[i];
+		int			r = run->s2.chosen[i];
+		int			c;
 
-		for (r = 0; r < rows->nrows && emitted < n; r++)
+		memset(nulls, true, sizeof(bool) * rsinfo->setDesc->natts);
+		for (c = 0; c < run->t->ncols; c++)
 		{
-			int			c;
+			int			a = run->t->cols[c].attnum - 1;
 
-			memset(nulls, true, sizeof(bool) * rsinfo->setDesc->natts);
-			for (c = 0; c < run->t->ncols; c++)
-			{
-				int			a = run->t->cols[c].attnum - 1;
-
-				values[a] = rows->values[SL_CELL(rows, r, c)];
-				nulls[a] = rows->isnull[SL_CELL(rows, r, c)];
-			}
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-			emitted++;
+			values[a] = pool->values[SL_CELL(pool, r, c)];
+			nulls[a] = pool->isnull[SL_CELL(pool, r, c)];
 		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
+	emitted = run->s2.nchosen;
 
 	AtEOXact_GUC(true, guc_level);
 	report_summary(run, emitted);

@@ -109,3 +109,23 @@ sl_rows_equal(const SlRowSet *a, int ra, const SlRowSet *b, int rb)
 	}
 	return true;
 }
+
+/*
+ * Appends src's rows to dst without copying values: dst borrows src's
+ * cells, which must live as long as dst.
+ */
+void
+sl_rowset_append_shallow(SlRowSet *dst, const SlRowSet *src)
+{
+	size_t		from;
+	size_t		cells = (size_t) src->nrows * src->ncols;
+
+	while (dst->nrows + src->nrows > dst->cap)
+		rowset_grow(dst);
+	from = (size_t) dst->nrows * dst->ncols;
+	memcpy(dst->values + from, src->values, sizeof(Datum) * cells);
+	memcpy(dst->isnull + from, src->isnull, sizeof(bool) * cells);
+	memcpy(dst->text + from, src->text, sizeof(char *) * cells);
+	memcpy(dst->num + from, src->num, sizeof(double) * cells);
+	dst->nrows += src->nrows;
+}

@@ -41,6 +41,10 @@ double		sl_top_p = 0.9;
 int			sl_clusters = 5;
 int			sl_exemplars_per_cluster = 2;
 int			sl_summary_level = NOTICE;
+double		sl_oversample = 3.0;
+double		sl_threshold = 0.5;
+int			sl_max_cluster_size = 4;
+int			sl_epochs = 100;
 
 static const struct config_enum_entry provider_options[] = {
 	{"openai", SL_PROVIDER_OPENAI, false},
@@ -287,6 +291,31 @@ _PG_init(void)
 							 &sl_summary_level, NOTICE, summary_level_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
+
+	DefineCustomRealVariable("samplellm.oversample",
+							 "Sets how many candidates per returned row stage 2 draws from.",
+							 "Stage 1 asks for n times this many valid candidates; 1 disables the choice.",
+							 &sl_oversample, 3.0, 1.0, 100.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("samplellm.threshold",
+							 "Sets the interaction threshold that links two fields into a cluster.",
+							 "Applied to the interaction matrix divided by its largest off-diagonal entry.",
+							 &sl_threshold, 0.5, 0.0, 1.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_cluster_size",
+							"Sets the largest number of fields in one feature cluster.",
+							NULL,
+							&sl_max_cluster_size, 4, 1, 64,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.epochs",
+							"Sets the maximum number of training epochs of stage 2's models.",
+							NULL,
+							&sl_epochs, 100, 1, 10000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("samplellm");
 	sl_json_init();

@@ -49,6 +49,10 @@ extern double sl_top_p;
 extern int	sl_clusters;
 extern int	sl_exemplars_per_cluster;
 extern int	sl_summary_level;
+extern double sl_oversample;
+extern double sl_threshold;
+extern int	sl_max_cluster_size;
+extern int	sl_epochs;
 
 /* ---- the source table, as the pipeline sees it (catalog.c) ---- */
 
@@ -132,6 +136,7 @@ extern const char *sl_column_check_unsupported(Oid basetypid);
 extern double sl_datum_to_double(const SlColumn *col, Datum d);
 
 /* rowset.c */
+extern void sl_rowset_append_shallow(SlRowSet *dst, const SlRowSet *src);
 extern SlRowSet *sl_rowset_create(int ncols, int cap);
 extern void sl_rowset_add(SlRowSet *rs, const SlTable *t, Datum *values,
 						  bool *isnull);

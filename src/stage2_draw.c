@@ -1,0 +1,104 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage2_draw.c
+ *	  Stage 2, step 8: draw candidates without replacement.
+ *
+ * Gumbel-top-k: with key_i = log w_i + G_i, G_i standard Gumbel, the indices
+ * of the k largest keys in descending order are distributed exactly like k
+ * successive draws without replacement with probability proportional to w.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+#include "stage2.h"
+
+typedef struct Keyed
+{
+	double		key;
+	int			idx;
+} Keyed;
+
+static int
+cmp_keyed_desc(const void *a, const void *b)
+{
+	const Keyed *x = a;
+	const Keyed *y = b;
+
+	if (x->key != y->key)
+		return (x->key < y->key) ? 1 : -1;
+	return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* uniform in the open interval (0, 1) */
+static double
+open_unit(pg_prng_state *rng)
+{
+	return ((double) (pg_prng_uint64(rng) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+/*
+ * Up to n indices of logw's candidates, drawn without replacement with
+ * probability proportional to exp(logw), in draw order.  A pool no larger
+ * than n is returned whole (in key order); the caller reports the
+ * shortfall.  NaN weights count as zero weight.
+ */
+int
+sl_draw_gumbel_topk(const double *logw, int ncands, int n, uint64 seed,
+					int *chosen)
+{
+	Keyed	   *k;
+	pg_prng_state rng;
+	int			take = Min(Max(n, 0), ncands);
+
+	if (take <= 0)
+		return 0;
+	k = palloc(sizeof(Keyed) * ncands);
+	pg_prng_seed(&rng, seed);
+	for (int i = 0; i < ncands; i++)
+	{
+		double		g = -log(-log(open_unit(&rng)));
+
+		k[i].key = isnan(logw[i]) ? -INFINITY : logw[i] + g;
+		k[i].idx = i;
+		if ((i & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	/* a full sort is O(N log N); simpler than a heap and fast at these sizes */
+	qsort(k, ncands, sizeof(Keyed), cmp_keyed_desc);
+	for (int i = 0; i < take; i++)
+		chosen[i] = k[i].idx;
+	pfree(k);
+	return take;
+}
+
+/* The 'uniform' ablation: a seeded partial Fisher-Yates shuffle. */
+int
+sl_draw_uniform(int ncands, int n, uint64 seed, int *chosen)
+{
+	int		   *perm;
+	pg_prng_state rng;
+	int			take = Min(Max(n, 0), ncands);
+
+	if (take <= 0)
+		return 0;
+	perm = palloc(sizeof(int) * ncands);
+	for (int i = 0; i < ncands; i++)
+		perm[i] = i;
+	pg_prng_seed(&rng, seed);
+	for (int i = 0; i < take; i++)
+	{
+		int			j = (int) pg_prng_uint64_range(&rng, i, ncands - 1);
+		int			tmp = perm[i];
+
+		perm[i] = perm[j];
+		perm[j] = tmp;
+		chosen[i] = perm[i];
+	}
+	pfree(perm);
+	return take;
+}
