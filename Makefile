@@ -23,7 +23,11 @@ OBJS = \
 	src/stage2_weights.o \
 	src/stage2_draw.o \
 	src/generate.o \
-	src/interactions.o
+	src/interactions.o \
+	$(EXTRA_OBJS)
+
+# Further pipeline steps (one line each, in pipeline order).
+EXTRA_OBJS =
 
 DATA = sql/samplellm--0.1.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"

@@ -39,6 +39,8 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION @extschema@.samplellm_interactions(regclass, text, bigint, integer) IS
 'Pairwise feature interactions (Integrated Hessians of a model of the real rows) and the feature clusters stage 2 uses';
 
+-- (further functions, one block each, in pipeline order, above this line)
+
 -- Sending rows to a third party and spending money are decisions: nobody
 -- but the owner runs these until granted (see README, Privileges).
 REVOKE ALL ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8) FROM PUBLIC;

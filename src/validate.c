@@ -56,6 +56,7 @@ struct SlValidator
 	TupleTableSlot *slot;
 	MemoryContext rowcxt;		/* reset for every row */
 	const char **texts;			/* per column, this row */
+	bool		texts_utf8;		/* from JSON (UTF-8), else server encoding */
 	bool	   *present;
 	Datum	   *values;			/* per column */
 	bool	   *isnull;
@@ -234,7 +235,9 @@ convert_values(SlValidator *v)
 			char	   *s = NULL;
 
 			if (v->texts[c])
-				s = pg_any_to_server(v->texts[c], strlen(v->texts[c]), PG_UTF8);
+				s = v->texts_utf8 ?
+					pg_any_to_server(v->texts[c], strlen(v->texts[c]), PG_UTF8) :
+					(char *) v->texts[c];
 			v->values[c] = InputFunctionCall((FmgrInfo *) &col->infunc, s,
 											 col->typioparam, col->typmod);
 			v->isnull[c] = (s == NULL);
@@ -301,13 +304,9 @@ convert_values(SlValidator *v)
 	return result;
 }
 
-bool
-sl_validate_row(SlValidator *v, const cJSON *row, SlRowSet *out)
+static bool
+finish_row(SlValidator *v, SlReject why, SlRowSet *out)
 {
-	SlReject	why;
-
-	MemoryContextReset(v->rowcxt);
-	why = check_structure(v, row);
 	if (why == SL_REJ_COUNT)
 		why = convert_values(v);
 	if (why == SL_REJ_COUNT)
@@ -320,4 +319,28 @@ sl_validate_row(SlValidator *v, const cJSON *row, SlRowSet *out)
 	}
 	v->rejected[why]++;
 	return false;
+}
+
+bool
+sl_validate_row(SlValidator *v, const cJSON *row, SlRowSet *out)
+{
+	MemoryContextReset(v->rowcxt);
+	v->texts_utf8 = true;
+	return finish_row(v, check_structure(v, row), out);
+}
+
+bool
+sl_validate_texts(SlValidator *v, const char *const *texts, SlRowSet *out)
+{
+	int			c;
+
+	MemoryContextReset(v->rowcxt);
+	v->texts_utf8 = false;
+	for (c = 0; c < v->t->ncols; c++)
+	{
+		v->texts[c] = texts[c];
+		if (texts[c] == NULL && v->t->cols[c].notnull)
+			return finish_row(v, SL_REJ_NOT_NULL, out);
+	}
+	return finish_row(v, SL_REJ_COUNT, out);
 }

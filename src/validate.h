@@ -41,6 +41,11 @@ extern SlValidator *sl_validator_create(const SlTable *t, const SlRowSet *seeds)
  * is counted in rejected[] and false returned.  Cancel still raises.
  */
 extern bool sl_validate_row(SlValidator *v, const cJSON *row, SlRowSet *out);
+/*
+ * The same for a row given as one text per column (NULL for SQL NULL), in
+ * the column order of the table, e.g. from the built-in generator.
+ */
+extern bool sl_validate_texts(SlValidator *v, const char *const *texts, SlRowSet *out);
 extern const int64 *sl_validator_rejected(const SlValidator *v);
 extern void sl_validator_free(SlValidator *v);
 
