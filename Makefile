@@ -32,7 +32,7 @@ EXTRA_OBJS =
 DATA = sql/samplellm--0.1.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
-REGRESS = setup errors types generate
+REGRESS = setup errors types generate stage1 stage2
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 
 OPENBLAS_DIR = /usr/lib/x86_64-linux-gnu/openblas-serial

@@ -236,6 +236,12 @@ remember_run(const SlRun *run, const char *status, int returned)
 		appendStringInfo(&buf, "%s\"%s\": " INT64_FORMAT, i ? ", " : "", response_names[i], run->responses[i]);
 	appendStringInfo(&buf, "}, \"resample\": \"%s\", \"oversample\": %g, \"pool\": %d",
 					 resample_names[run->resample], run->oversample, run->pool);
+	if (run->prompt)
+		appendStringInfo(&buf, ", \"prompt_budget\": {\"exemplars\": %d, \"max_tokens\": %d"
+						 ", \"statistics\": %s, \"estimated_prompt_tokens\": %d}",
+						 run->prompt->max_exemplars, run->prompt->max_tokens,
+						 run->prompt->stats_dropped ? "false" : "true",
+						 run->prompt->est_prompt_tokens);
 	if (run->s2_ran)
 	{
 		appendStringInfoString(&buf, ", \"stage2\": {\"variant\": ");
@@ -331,6 +337,39 @@ valid_per_answer(const SlRun *run)
 	return (double) run->valid / run->answered;
 }
 
+/*
+ * When the context budget allows fewer exemplars than drawn, keep them
+ * spread over the clusters: the draw lists them cluster by cluster, so take
+ * the first of every cluster, then the second, and so on.
+ */
+static int
+interleave_clusters(const SlExemplarPlan *plan, int per, int *ex, int nex, int keep)
+{
+	int		   *start = palloc(sizeof(int) * plan->k);
+	int		   *count = palloc(sizeof(int) * plan->k);
+	int		   *out = palloc(sizeof(int) * nex);
+	int			j;
+	int			round;
+	int			m = 0;
+	int			pos = 0;
+
+	for (j = 0; j < plan->k; j++)
+	{
+		start[j] = pos;
+		count[j] = Min(per, plan->nmembers[j]);
+		pos += count[j];
+	}
+	for (round = 0; round < per && m < keep; round++)
+		for (j = 0; j < plan->k && m < keep; j++)
+			if (round < count[j])
+				out[m++] = ex[start[j] + round];
+	memcpy(ex, out, sizeof(int) * m);
+	pfree(start);
+	pfree(count);
+	pfree(out);
+	return m;
+}
+
 static char *
 request_body(SlRun *run, int index, bool with_schema)
 {
@@ -343,6 +382,9 @@ request_body(SlRun *run, int index, bool with_schema)
 	pg_prng_seed(&rng, sl_mix_seed(run->seed, 1000 + (uint64) index));
 	ex = palloc(sizeof(int) * run->plan->k * sl_exemplars_per_cluster);
 	nex = sl_exemplars_draw(run->plan, sl_exemplars_per_cluster, &rng, ex);
+	if (nex > run->prompt->max_exemplars)
+		nex = interleave_clusters(run->plan, sl_exemplars_per_cluster, ex, nex,
+								  run->prompt->max_exemplars);
 	body = sl_prompt_body(run->prompt, ex, nex, run->prompt->rows_per_call,
 						  (int64) (sl_mix_seed(run->seed, (uint64) index) & 0x7fffffff),
 						  with_schema);
@@ -619,7 +661,9 @@ samplellm_generate(PG_FUNCTION_ARGS)
 		(void) sl_label_fit(run->t, run->seeds);
 
 	run->plan = sl_exemplars_plan(run->t, run->seeds, sl_clusters, sl_mix_seed(run->seed, 7));
-	run->prompt = sl_prompt_create(run->t, run->seeds, sl_rows_per_call, sl_max_tokens);
+	run->prompt = sl_prompt_create(run->t, run->seeds, sl_rows_per_call, sl_max_tokens,
+								   run->plan->k * sl_exemplars_per_cluster,
+								   sl_context_tokens);
 	run->validator = sl_validator_create(run->t, run->seeds);
 	run->cap = 64;
 	run->results = palloc0(sizeof(SlRowSet *) * run->cap);

@@ -231,7 +231,7 @@ describe_seed_values(StringInfo buf, const SlColumn *col, const SlRowSet *seeds,
 }
 
 static char *
-build_description(const SlTable *t, const SlRowSet *seeds)
+build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats)
 {
 	StringInfoData buf;
 	int			c;
@@ -268,12 +268,14 @@ build_description(const SlTable *t, const SlRowSet *seeds)
 		appendStringInfoChar(&buf, '.');
 		if (col->comment)
 			appendStringInfo(&buf, " Meaning: %s.", col->comment);
-		describe_seed_values(&buf, col, seeds, c);
+		if (with_stats)
+			describe_seed_values(&buf, col, seeds, c);
 		appendStringInfoChar(&buf, '\n');
 	}
 	for (c = 0; c < t->nchecks; c++)
 		appendStringInfo(&buf, "Every row satisfies %s.\n", t->check_src[c]);
-	appendStringInfo(&buf, "The description summarises %d real rows.", seeds->nrows);
+	if (with_stats)
+		appendStringInfo(&buf, "The description summarises %d real rows.", seeds->nrows);
 	return buf.data;
 }
 
@@ -339,16 +341,15 @@ build_schema(const SlTable *t)
 }
 
 /*
- * Rows per call from the table's width: what fits max_tokens after the
- * reasoning, estimating a token per ~3.5 characters of key and value text.
+ * Characters of one row as JSON (keys included when as_object): the mean over
+ * up to 1,000 seed rows, for the token budget.
  */
-static int
-derive_rows_per_call(const SlTable *t, const SlRowSet *seeds, int max_tokens)
+static double
+row_chars(const SlTable *t, const SlRowSet *seeds, bool as_object)
 {
 	double		chars = 2;
 	int			c;
 	int			r;
-	int			rows;
 
 	for (c = 0; c < t->ncols; c++)
 	{
@@ -357,29 +358,42 @@ derive_rows_per_call(const SlTable *t, const SlRowSet *seeds, int max_tokens)
 
 		for (r = 0; r < seeds->nrows && r < 1000; r++)
 		{
-			const char *s = seeds->text[SL_CELL(seeds, r, c)];
+			const char *v = seeds->text[SL_CELL(seeds, r, c)];
 
-			len += s ? strlen(s) : 4;
+			len += v ? strlen(v) + 2 : 4;
 			m++;
 		}
-		chars += strlen(t->cols[c].name) + 6 + (m ? len / m : 4);
+		chars += (m ? len / m : 4) + 1;
+		if (as_object)
+			chars += strlen(t->cols[c].name) + 4;
 	}
-	rows = (int) ((max_tokens - 300) / (chars / 3.5) * 0.8);
-	return Max(1, Min(rows, 50));
+	return chars;
 }
+
+/*
+ * Tokens from characters.  JSON full of numbers and punctuation runs at
+ * about three characters a token with common tokenizers, English prose at
+ * four: three errs on the safe side.
+ */
+#define CHARS_PER_TOKEN 3.0
+#define PROMPT_FRAMING_CHARS 600	/* tags, instructions around the parts */
+#define REASONING_TOKENS 300		/* "under 150 words" of reasoning */
 
 SlPrompt *
 sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
-				 int max_tokens)
+				 int max_tokens, int nexemplars, int context_tokens)
 {
 	SlPrompt   *p = palloc0(sizeof(SlPrompt));
 	StringInfoData buf;
 	int			c;
+	double		ex_tokens;
+	double		fixed_tokens;
+	double		out_row_tokens;
 
 	p->table = t;
 	p->seeds = seeds;
 	p->system = (char *) system_text;
-	p->description = build_description(t, seeds);
+	p->description = build_description(t, seeds, true);
 	p->schema = build_schema(t);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
@@ -391,9 +405,38 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	}
 	appendStringInfoChar(&buf, ']');
 	p->exemplar_header = buf.data;
+
+	ex_tokens = row_chars(t, seeds, false) / CHARS_PER_TOKEN;
+#define FIXED_TOKENS() ((strlen(p->system) + strlen(p->description) + strlen(p->schema) + \
+						 strlen(p->exemplar_header) + PROMPT_FRAMING_CHARS) / CHARS_PER_TOKEN)
+	fixed_tokens = FIXED_TOKENS();
+	p->max_exemplars = nexemplars;
 	p->max_tokens = max_tokens;
+	if (fixed_tokens + nexemplars * ex_tokens + max_tokens > context_tokens)
+	{
+		p->description = build_description(t, seeds, false);
+		p->stats_dropped = true;
+		fixed_tokens = FIXED_TOKENS();
+	}
+	if (fixed_tokens + nexemplars * ex_tokens + max_tokens > context_tokens)
+		p->max_exemplars = Max(1, (int) ((context_tokens - max_tokens - fixed_tokens) / ex_tokens));
+	if (fixed_tokens + p->max_exemplars * ex_tokens + max_tokens > context_tokens)
+		p->max_tokens = (int) (context_tokens - fixed_tokens - p->max_exemplars * ex_tokens);
+	out_row_tokens = row_chars(t, seeds, true) / CHARS_PER_TOKEN;
+	if (p->max_tokens < REASONING_TOKENS + 2 * out_row_tokens)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("table \"%s\" is too wide for samplellm.context_tokens (%d)",
+						t->relname, context_tokens),
+				 errdetail("The prompt needs about %.0f tokens and one answer row about %.0f.",
+						   fixed_tokens + ex_tokens, out_row_tokens),
+				 errhint("Raise samplellm.context_tokens to the model's context size, or generate from a view with fewer columns.")));
+#undef FIXED_TOKENS
+	p->est_prompt_tokens = (int) (fixed_tokens + p->max_exemplars * ex_tokens);
+
+	/* What fits the completion budget after the reasoning, with a margin. */
 	p->rows_per_call = rows_per_call > 0 ? rows_per_call :
-		derive_rows_per_call(t, seeds, max_tokens);
+		Max(1, Min(50, (int) ((p->max_tokens - REASONING_TOKENS) / out_row_tokens * 0.85)));
 	return p;
 }
 

@@ -25,10 +25,20 @@ typedef struct SlPrompt
 	char	   *exemplar_header;	/* JSON array of column names */
 	int			rows_per_call;
 	int			max_tokens;
+	int			max_exemplars;	/* per request, after the context budget */
+	bool		stats_dropped;	/* the budget left no room for seed statistics */
+	int			est_prompt_tokens;	/* estimate with max_exemplars exemplars */
 } SlPrompt;
 
+/*
+ * Builds the parts of every request.  The prompt (with nexemplars exemplars)
+ * plus max_tokens must fit context_tokens: if not, the seed statistics are
+ * left out of the description, then fewer exemplars are sent, then
+ * max_tokens shrinks; a table too wide even for that is an error.
+ */
 extern SlPrompt *sl_prompt_create(const SlTable *t, const SlRowSet *seeds,
-								  int rows_per_call, int max_tokens);
+								  int rows_per_call, int max_tokens,
+								  int nexemplars, int context_tokens);
 
 /*
  * The JSON body of one chat-completion request asking for nrows rows, with

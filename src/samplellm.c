@@ -45,6 +45,8 @@ double		sl_oversample = 3.0;
 double		sl_threshold = 0.5;
 int			sl_max_cluster_size = 4;
 int			sl_epochs = 100;
+int			sl_context_tokens = 8192;
+bool		sl_memorization_guard = true;
 
 static const struct config_enum_entry provider_options[] = {
 	{"openai", SL_PROVIDER_OPENAI, false},
@@ -261,6 +263,18 @@ _PG_init(void)
 							&sl_max_response_kb, 1024, 1, 1024 * 1024,
 							PGC_SUSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.context_tokens",
+							"Sets the context size of the model, which prompt plus answer must fit.",
+							"Wide tables get fewer statistics, then fewer exemplars, then fewer rows per request.",
+							&sl_context_tokens, 8192, 1024, 10000000,
+							PGC_USERSET, 0,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("samplellm.memorization_guard",
+							 "Rejects generated rows equal to a seed row that occurs once in the seeds.",
+							 NULL,
+							 &sl_memorization_guard, true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomRealVariable("samplellm.temperature",
 							 "Sets the sampling temperature of LLM requests.",
 							 NULL,

@@ -53,6 +53,8 @@ extern double sl_oversample;
 extern double sl_threshold;
 extern int	sl_max_cluster_size;
 extern int	sl_epochs;
+extern int	sl_context_tokens;
+extern bool sl_memorization_guard;
 
 /* ---- the source table, as the pipeline sees it (catalog.c) ---- */
 

@@ -50,6 +50,7 @@ struct SlValidator
 	const SlRowSet *seeds;
 	KeyEntry   *keys;			/* column names, sorted */
 	uint64	   *seed_hashes;	/* sorted, for the memorization guard */
+	int			nseed_hashes;
 	int			nchecks;
 	ExprState **checks;
 	EState	   *estate;
@@ -96,10 +97,29 @@ sl_validator_create(const SlTable *t, const SlRowSet *seeds)
 	}
 	qsort(v->keys, t->ncols, sizeof(KeyEntry), cmp_key);
 
+	/*
+	 * The memorization guard protects rows that identify one real record:
+	 * those that occur once in the seeds.  A row many real records share
+	 * (all there is in a table of a few categorical columns) is not one.
+	 */
 	v->seed_hashes = palloc(sizeof(uint64) * Max(seeds->nrows, 1));
 	for (r = 0; r < seeds->nrows; r++)
 		v->seed_hashes[r] = sl_row_hash(seeds, r);
 	qsort(v->seed_hashes, seeds->nrows, sizeof(uint64), cmp_u64);
+	if (sl_memorization_guard)
+	{
+		int			m = 0;
+
+		for (r = 0; r < seeds->nrows; r++)
+		{
+			bool		dup = (r > 0 && v->seed_hashes[r - 1] == v->seed_hashes[r]) ||
+				(r + 1 < seeds->nrows && v->seed_hashes[r + 1] == v->seed_hashes[r]);
+
+			if (!dup)
+				v->seed_hashes[m++] = v->seed_hashes[r];
+		}
+		v->nseed_hashes = m;
+	}
 
 	v->texts = palloc(sizeof(char *) * t->ncols);
 	v->present = palloc(sizeof(bool) * t->ncols);
@@ -196,7 +216,7 @@ static bool
 is_seed_copy(const SlValidator *v, const SlRowSet *out, int r)
 {
 	uint64		h = sl_row_hash(out, r);
-	uint64	   *hit = bsearch(&h, v->seed_hashes, v->seeds->nrows, sizeof(uint64), cmp_u64);
+	uint64	   *hit = bsearch(&h, v->seed_hashes, v->nseed_hashes, sizeof(uint64), cmp_u64);
 	int			s;
 
 	if (hit == NULL)
