@@ -22,17 +22,21 @@ OBJS = \
 	src/stage2_clusters.o \
 	src/stage2_weights.o \
 	src/stage2_draw.o \
+	src/stage1.o \
+	src/stage1_builtin.o \
+	src/provider_builtin.o \
+	src/run.o \
 	src/generate.o \
 	src/interactions.o \
 	$(EXTRA_OBJS)
 
 # Further pipeline steps (one line each, in pipeline order).
-EXTRA_OBJS =
+EXTRA_OBJS = src/evaluate.o src/evaluate_metrics.o src/evaluate_utility.o
 
 DATA = sql/samplellm--0.1.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
-REGRESS = setup errors types generate stage1 stage2
+REGRESS = setup errors types generate stage1 stage2 builtin evaluate
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 
 OPENBLAS_DIR = /usr/lib/x86_64-linux-gnu/openblas-serial
@@ -49,3 +53,6 @@ SHLIB_LINK = -lcurl -lcjson -L$(OPENBLAS_DIR) -l:libopenblas.so.0 \
 PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: rebuild every object when a header changes.
+$(OBJS): $(wildcard src/*.h)

@@ -39,6 +39,21 @@ LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 COMMENT ON FUNCTION @extschema@.samplellm_interactions(regclass, text, bigint, integer) IS
 'Pairwise feature interactions (Integrated Hessians of a model of the real rows) and the feature clusters stage 2 uses';
 
+CREATE FUNCTION @extschema@.samplellm_evaluate(
+    "real" regclass,
+    synthetic regclass,
+    label text DEFAULT NULL,
+    holdout regclass DEFAULT NULL,
+    seed bigint DEFAULT 0)
+RETURNS TABLE (metric text, columns text, score float8)
+AS 'MODULE_PATHNAME', 'samplellm_evaluate'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+
+COMMENT ON FUNCTION @extschema@.samplellm_evaluate(regclass, regclass, text, regclass, bigint) IS
+'Quality (SDMetrics column shapes and pair trends), detection, utility (label and holdout) and privacy metrics of synthetic rows against real rows';
+
+REVOKE ALL ON FUNCTION @extschema@.samplellm_evaluate(regclass, regclass, text, regclass, bigint) FROM PUBLIC;
+
 -- (further functions, one block each, in pipeline order, above this line)
 
 -- Sending rows to a third party and spending money are decisions: nobody

@@ -50,6 +50,7 @@ bool		sl_memorization_guard = true;
 
 static const struct config_enum_entry provider_options[] = {
 	{"openai", SL_PROVIDER_OPENAI, false},
+	{"builtin", SL_PROVIDER_BUILTIN, false},
 	{NULL, 0, false}
 };
 

@@ -4,8 +4,9 @@
 # test/data, generates rows with samplellm_generate and prints them.
 #
 # With SAMPLELLM_ENDPOINT (and SAMPLELLM_MODEL, SAMPLELLM_API_KEY) set it
-# uses that OpenAI-compatible server; otherwise the project's local LLM
-# simulator, a test double, and it says so.
+# uses that OpenAI-compatible server; otherwise the built-in offline
+# generator (a Gaussian copula, no LLM), and it says so.  DEMO_SIMULATOR=1
+# uses the project's LLM simulator (a test double) instead.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 trap sl_teardown EXIT
@@ -13,15 +14,19 @@ trap sl_teardown EXIT
 N=${N:-12}
 sl_build_install
 sl_start_cluster
+provider=openai
 if [ -n "${SAMPLELLM_ENDPOINT:-}" ]; then
 	endpoint=$SAMPLELLM_ENDPOINT
 	model=${SAMPLELLM_MODEL:-gpt-4o-mini}
 	sl_log "using the LLM at SAMPLELLM_ENDPOINT, model $model"
-else
+elif [ -n "${DEMO_SIMULATOR:-}" ]; then
 	sl_start_sim --seed 1
 	endpoint=$SAMPLELLM_SIM_URL
 	model=sim
-	sl_log "SAMPLELLM_ENDPOINT is not set: using the local LLM SIMULATOR (a test double, not a real LLM)"
+	sl_log "DEMO_SIMULATOR is set: using the local LLM SIMULATOR (a test double, not a real LLM)"
+else
+	provider=builtin endpoint= model=
+	sl_log "SAMPLELLM_ENDPOINT is not set: using the BUILT-IN generator (a Gaussian copula over the real rows, no LLM)"
 fi
 
 # The key goes into a server-side file only the server can read: never into
@@ -36,6 +41,7 @@ fi
 psql -X -q -v ON_ERROR_STOP=1 <<SQL
 LOAD 'samplellm';
 ALTER SYSTEM SET session_preload_libraries = 'samplellm';
+ALTER SYSTEM SET samplellm.provider = '$provider';
 ALTER SYSTEM SET samplellm.endpoint = '$endpoint';
 ALTER SYSTEM SET samplellm.model = '$model';
 $keyconf

@@ -1,0 +1,79 @@
+/*-------------------------------------------------------------------------
+ *
+ * evaluate.h
+ *	  samplellm_evaluate(): quality, detection, utility and privacy metrics
+ *	  of synthetic rows against real rows.
+ *
+ * evaluate.c reads the tables and returns the rows; evaluate_metrics.c
+ * computes column shapes, column pair trends and the privacy metrics;
+ * evaluate_utility.c trains the detection classifier and the utility
+ * models.  Every row set is in the column order of the real table.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SAMPLELLM_EVALUATE_H
+#define SAMPLELLM_EVALUATE_H
+
+#include "samplellm.h"
+
+/* at most this many rows are read from each table (seeded uniform sample) */
+#define SL_EVAL_MAX_ROWS		100000
+/* detection: at most this many rows per side after balancing */
+#define SL_EVAL_DET_MAX_ROWS	10000
+#define SL_EVAL_DET_FOLDS		5
+/* one-hot width per categorical column in the detection/DCR encodings */
+#define SL_EVAL_MAX_CATEGORIES	30
+/* DCR: at most this many synthetic (and holdout) rows, and real rows */
+#define SL_EVAL_DCR_MAX_QUERY	10000
+#define SL_EVAL_DCR_MAX_REAL	50000
+/* utility: runs averaged, and the log-loss floor (sklearn's eps) */
+#define SL_EVAL_UTILITY_RUNS	5
+#define SL_EVAL_LOGLOSS_FLOOR	1e-15
+
+/* seed streams (sl_mix_seed) */
+#define SL_EVAL_STREAM_REAL		401
+#define SL_EVAL_STREAM_SYN		402
+#define SL_EVAL_STREAM_HOLD		403
+#define SL_EVAL_STREAM_DET		410
+#define SL_EVAL_STREAM_DCR		430
+#define SL_EVAL_STREAM_INIT		441
+#define SL_EVAL_STREAM_TRAIN	442
+
+typedef struct SlEvalData
+{
+	const SlTable *t;			/* the real table; label_col set if a label */
+	const SlRowSet *real;
+	const SlRowSet *syn;
+	const SlRowSet *hold;		/* NULL without a holdout */
+	uint64		seed;
+	int			max_epochs;		/* utility models */
+} SlEvalData;
+
+/* The result rows, in output order. */
+typedef struct SlEvalOut
+{
+	int			n;
+	int			cap;
+	char	  **metric;
+	char	  **columns;		/* NULL for aggregates */
+	double	   *score;
+	bool	   *isnull;			/* score undefined (e.g. a constant column) */
+} SlEvalOut;
+
+/* evaluate.c */
+extern void sl_eval_emit(SlEvalOut *out, const char *metric,
+						 const char *columns, double score, bool isnull);
+extern SlRowSet *sl_eval_subset(const SlRowSet *rs, const int *idx, int n);
+extern int *sl_eval_sample_indices(int n, int take, uint64 seed);
+
+/* evaluate_metrics.c */
+extern void sl_eval_quality(const SlEvalData *d, SlEvalOut *out);
+extern void sl_eval_privacy(const SlEvalData *d, SlEvalOut *out);
+extern double sl_eval_auc(const double *score, const bool *positive, int n);
+
+/* evaluate_utility.c */
+extern void sl_eval_detection(const SlEvalData *d, SlEvalOut *out);
+extern void sl_eval_utility_check(const SlEvalData *d);
+extern void sl_eval_utility(const SlEvalData *d, SlEvalOut *out);
+
+#endif							/* SAMPLELLM_EVALUATE_H */

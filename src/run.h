@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ *
+ * run.h
+ *	  One call of the pipeline: options, state and figures of a run.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef SAMPLELLM_RUN_H
+#define SAMPLELLM_RUN_H
+
+#include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
+
+#include "exemplars.h"
+#include "http.h"
+#include "parse.h"
+#include "prompt.h"
+#include "samplellm.h"
+#include "stage2.h"
+#include "validate.h"
+
+typedef enum SlResample
+{
+	SL_RESAMPLE_ATTRIBUTION,	/* the paper's stage 2 */
+	SL_RESAMPLE_UNIFORM,		/* the paper's ablation: same pool, uniform */
+	SL_RESAMPLE_NONE			/* the first n valid candidates */
+} SlResample;
+
+extern const char *const sl_resample_names[3];
+
+/* What the caller asked for, checked by the SQL layer. */
+typedef struct SlRunOptions
+{
+	int			n;
+	const char *label;
+	bool		seed_given;
+	uint64		seed;
+	int			max_seed_rows;
+	SlResample	resample;
+	double		oversample;
+} SlRunOptions;
+
+typedef struct SlRun
+{
+	MemoryContext cxt;			/* the whole run */
+	MemoryContext respcxt;		/* one response's parse trees */
+	SlTable    *t;
+	SlRowSet   *seeds;
+	int64		seen_rows;
+	SlExemplarPlan *plan;
+	SlPrompt   *prompt;
+	SlValidator *validator;
+	uint64		seed;
+	int			n;
+	int			target;			/* valid candidates wanted: n x oversample */
+	SlResample	resample;
+	double		oversample;
+	int			pool;			/* candidates stage 2 drew from */
+	SlStage2Result s2;
+	bool		s2_ran;
+
+	/* per request, by index */
+	int			cap;
+	SlRowSet  **results;
+	int			issued;
+	int			answered;
+	int			prefix;			/* requests 0..prefix-1 all answered */
+	int64		prefix_valid;
+	int64		valid;
+	int64		received;		/* row objects received */
+	bool		no_schema;		/* the server refused response_format */
+	int64		prompt_tokens;
+	int64		completion_tokens;
+	int64		responses[SL_RESP_ENCODING + 1];
+	const char *stop;			/* why no further request was issued */
+	SlHttpStats http;
+	TimestampTz start;
+	TimestampTz last_progress;
+
+	bool		builtin;		/* samplellm.provider = 'builtin' */
+	char	   *url;			/* chat/completions URL */
+	char	   *api_key;
+	SlRowSet   *pool_rows;		/* valid candidates in request order */
+	int			returned;
+	int			guc_level;		/* DateStyle nesting, undone by finish */
+} SlRun;
+
+
+extern SlRun *sl_run_create(MemoryContext parent, const SlRunOptions *opt);
+extern void sl_run_prepare(SlRun *run, Oid rowtype, const SlRunOptions *opt);
+extern void sl_run_execute(SlRun *run);
+extern void sl_run_finish(SlRun *run);
+extern char *sl_run_json(const SlRun *run, const char *status, int returned);
+extern const char *sl_last_run_json(void);
+extern int64 sl_run_rejected_total(const SlRun *run);
+extern void sl_run_append_reasons(StringInfo buf, const SlRun *run);
+
+/* stage1.c */
+extern void sl_stage1_llm(SlRun *run);
+extern void sl_stage1_check_settings(SlRun *run);
+
+/* stage1_builtin.c */
+extern void sl_stage1_builtin(SlRun *run);
+
+#endif							/* SAMPLELLM_RUN_H */

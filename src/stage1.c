@@ -1,0 +1,293 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage1.c
+ *	  Stage 1: candidate rows from an OpenAI-compatible LLM.
+ *
+ * Requests are numbered; request i's exemplars and seed derive from the
+ * user's seed and i alone, and candidates are taken in request order from
+ * the longest run of answered requests, so the result does not depend on
+ * which answer arrived first.  Requests stop as soon as enough valid
+ * candidates exist, and early when the answers are mostly unusable.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/proc.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "run.h"
+
+#define PROGRESS_INTERVAL_MS 5000
+/* Stop early when this many answers in a row gave no valid row at all. */
+#define COLLAPSE_MIN_ANSWERS 3
+
+/* ---- settings checked before anything is paid for ---- */
+
+
+static char *
+read_api_key(void)
+{
+	FILE	   *f;
+	char		buf[4096];
+	size_t		len;
+
+	if (sl_api_key && sl_api_key[0])
+		return sl_api_key;
+	if (sl_api_key_file == NULL || sl_api_key_file[0] == '\0')
+		return NULL;
+	f = AllocateFile(sl_api_key_file, "r");
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the file named by samplellm.api_key_file: %m"),
+				 errhint("The file must be readable by the PostgreSQL server's operating system user.")));
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	FreeFile(f);
+	buf[len] = '\0';
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+					   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		buf[--len] = '\0';
+	if (len == 0 || strpbrk(buf, "\r\n") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the file named by samplellm.api_key_file does not hold one API key"),
+				 errhint("Write the key alone on the file's first line.")));
+	return pstrdup(buf);
+}
+
+static char *
+chat_url(void)
+{
+	StringInfoData url;
+	int			len;
+
+	if (sl_endpoint == NULL || sl_endpoint[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("samplellm.endpoint is not set"),
+				 errhint("A superuser sets it to an OpenAI-compatible API, e.g. ALTER SYSTEM SET samplellm.endpoint = 'https://api.openai.com/v1'.")));
+	if (sl_model == NULL || sl_model[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("samplellm.model is not set"),
+				 errhint("A superuser sets it to the model name the endpoint serves.")));
+	initStringInfo(&url);
+	len = strlen(sl_endpoint);
+	while (len > 0 && sl_endpoint[len - 1] == '/')
+		len--;
+	appendBinaryStringInfo(&url, sl_endpoint, len);
+	appendStringInfoString(&url, "/chat/completions");
+	return url.data;
+}
+
+/*
+ * The endpoint, model and key, checked before anything is paid for.
+ */
+void
+sl_stage1_check_settings(SlRun *run)
+{
+	run->url = chat_url();
+	run->api_key = read_api_key();
+}
+
+/* ---- the request loop's callbacks ---- */
+
+static double
+valid_per_answer(const SlRun *run)
+{
+	if (run->answered == 0)
+		return run->prompt->rows_per_call;
+	return (double) run->valid / run->answered;
+}
+
+/*
+ * When the context budget allows fewer exemplars than drawn, keep them
+ * spread over the clusters: the draw lists them cluster by cluster, so take
+ * the first of every cluster, then the second, and so on.
+ */
+static int
+interleave_clusters(const SlExemplarPlan *plan, int per, int *ex, int nex, int keep)
+{
+	int		   *start = palloc(sizeof(int) * plan->k);
+	int		   *count = palloc(sizeof(int) * plan->k);
+	int		   *out = palloc(sizeof(int) * nex);
+	int			j;
+	int			round;
+	int			m = 0;
+	int			pos = 0;
+
+	for (j = 0; j < plan->k; j++)
+	{
+		start[j] = pos;
+		count[j] = Min(per, plan->nmembers[j]);
+		pos += count[j];
+	}
+	for (round = 0; round < per && m < keep; round++)
+		for (j = 0; j < plan->k && m < keep; j++)
+			if (round < count[j])
+				out[m++] = ex[start[j] + round];
+	memcpy(ex, out, sizeof(int) * m);
+	pfree(start);
+	pfree(count);
+	pfree(out);
+	return m;
+}
+
+static char *
+request_body(SlRun *run, int index, bool with_schema)
+{
+	int		   *ex;
+	int			nex;
+	pg_prng_state rng;
+	MemoryContext old = MemoryContextSwitchTo(run->cxt);
+	char	   *body;
+
+	pg_prng_seed(&rng, sl_mix_seed(run->seed, 1000 + (uint64) index));
+	ex = palloc(sizeof(int) * run->plan->k * sl_exemplars_per_cluster);
+	nex = sl_exemplars_draw(run->plan, sl_exemplars_per_cluster, &rng, ex);
+	if (nex > run->prompt->max_exemplars)
+		nex = interleave_clusters(run->plan, sl_exemplars_per_cluster, ex, nex,
+								  run->prompt->max_exemplars);
+	body = sl_prompt_body(run->prompt, ex, nex, run->prompt->rows_per_call,
+						  (int64) (sl_mix_seed(run->seed, (uint64) index) & 0x7fffffff),
+						  with_schema);
+	pfree(ex);
+	MemoryContextSwitchTo(old);
+	return body;
+}
+
+static char *
+next_body(void *arg, int index)
+{
+	SlRun	   *run = arg;
+	double		per = valid_per_answer(run);
+	int			inflight = run->issued - run->answered;
+
+	if (run->stop)
+		return NULL;
+	if (run->prefix_valid + (run->valid - run->prefix_valid) + inflight * per >= run->target)
+		return NULL;
+	if (run->http.attempts >= sl_max_calls)
+	{
+		run->stop = "calls";
+		return NULL;
+	}
+	if (sl_max_tokens_total > 0 &&
+		run->prompt_tokens + run->completion_tokens >= sl_max_tokens_total)
+	{
+		run->stop = "tokens";
+		return NULL;
+	}
+	/* The acceptance rate collapsed: do not spend the budget on it. */
+	if (run->answered >= COLLAPSE_MIN_ANSWERS)
+	{
+		double		needed = (run->target - run->valid) / Max(per, 1e-9);
+
+		if (run->valid == 0 || run->http.attempts + needed > sl_max_calls)
+		{
+			run->stop = "collapse";
+			return NULL;
+		}
+	}
+
+	if (index >= run->cap)
+	{
+		int			newcap = run->cap * 2;
+
+		run->results = repalloc(run->results, sizeof(SlRowSet *) * newcap);
+		memset(run->results + run->cap, 0, sizeof(SlRowSet *) * (newcap - run->cap));
+		run->cap = newcap;
+	}
+	run->issued = index + 1;
+	return request_body(run, index, !run->no_schema);
+}
+
+static char *
+fallback_body(void *arg, int index, const char *body, size_t len)
+{
+	SlRun	   *run = arg;
+
+	/* Only a refusal of response_format earns the retry without it. */
+	if (run->no_schema)
+		return NULL;
+	run->no_schema = true;
+	return request_body(run, index, false);
+}
+
+static bool
+on_success(void *arg, int index, const char *body, size_t len)
+{
+	SlRun	   *run = arg;
+	MemoryContext old;
+	SlResponse	resp;
+	SlRowSet   *rows;
+	int			i;
+	int			nitems;
+	TimestampTz now;
+
+	old = MemoryContextSwitchTo(run->respcxt);
+	sl_parse_response(body, len, &resp);
+	MemoryContextSwitchTo(run->cxt);
+
+	run->answered++;
+	run->responses[resp.status]++;
+	run->prompt_tokens += resp.prompt_tokens;
+	run->completion_tokens += resp.completion_tokens;
+	rows = sl_rowset_create(run->t->ncols, run->prompt->rows_per_call);
+	nitems = resp.rows ? cJSON_GetArraySize(resp.rows) : 0;
+	for (i = 0; i < nitems; i++)
+	{
+		run->received++;
+		if (sl_validate_row(run->validator, cJSON_GetArrayItem(resp.rows, i), rows))
+			run->valid++;
+		CHECK_FOR_INTERRUPTS();
+	}
+	run->results[index] = rows;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(run->respcxt);
+
+	while (run->prefix < run->issued && run->results[run->prefix] != NULL)
+		run->prefix_valid += run->results[run->prefix++]->nrows;
+
+	now = GetCurrentTimestamp();
+	if (TimestampDifferenceExceeds(run->last_progress, now, PROGRESS_INTERVAL_MS))
+	{
+		run->last_progress = now;
+		ereport(DEBUG1,
+				(errmsg_internal("samplellm: " INT64_FORMAT " of %d valid rows after %d answers",
+								 run->prefix_valid, run->target, run->answered)));
+	}
+	return run->prefix_valid < run->target;
+}
+
+/* ---- the loop ---- */
+
+void
+sl_stage1_llm(SlRun *run)
+{
+	SlHttpConfig cfg;
+	SlHttpCallbacks cb;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.url = run->url;
+	cfg.api_key = run->api_key;
+	cfg.max_concurrency = sl_max_concurrency;
+	cfg.connect_timeout_ms = sl_connect_timeout_ms;
+	cfg.request_timeout_ms = sl_request_timeout_ms;
+	cfg.max_retries = sl_max_retries;
+	cfg.max_response_bytes = (size_t) sl_max_response_kb * 1024;
+	cfg.deadline = StatementTimeout > 0 ?
+		TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(), StatementTimeout) : 0;
+	cfg.seed = sl_mix_seed(run->seed, 99);
+	cb.next_body = next_body;
+	cb.on_success = on_success;
+	cb.fallback_body = fallback_body;
+	cb.arg = run;
+	sl_http_run(&cfg, &cb, &run->http);
+}

@@ -1,0 +1,70 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage1_builtin.c
+ *	  Stage 1 without an LLM: candidates from the built-in Gaussian copula.
+ *
+ * The same validation and the same stage 2 run on these candidates as on an
+ * LLM's, so the built-in generator is both the offline provider and the
+ * baseline every LLM run can be compared with.  It never pretends to be an
+ * LLM: the run record names the provider.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "utils/memutils.h"
+
+#include "provider_builtin.h"
+#include "run.h"
+
+/* Proposal rounds before giving up with the shortfall error. */
+#define MAX_BATCHES 20
+#define COLLAPSE_MIN_BATCHES 3
+
+void
+sl_stage1_builtin(SlRun *run)
+{
+	const SlTable *t = run->t;
+	int			batch;
+
+	for (batch = 0; batch < MAX_BATCHES && run->prefix_valid < run->target; batch++)
+	{
+		int64		need = run->target - run->prefix_valid;
+		double		accept = run->received > 0 ? (double) run->valid / run->received : 1.0;
+		int			nprop;
+		char	  **texts;
+		SlRowSet   *rows;
+		MemoryContext old;
+		int			r;
+
+		/* Propose what the acceptance so far says is needed, plus a margin. */
+		nprop = (int) Min(ceil(need / Max(accept, 0.05) * 1.1) + 16, 1000000.0);
+		old = MemoryContextSwitchTo(run->respcxt);
+		texts = sl_builtin_propose(t, run->seeds, nprop, sl_mix_seed(run->seed, 5000 + batch));
+		MemoryContextSwitchTo(run->cxt);
+		rows = sl_rowset_create(t->ncols, (int) Min(need, nprop));
+		for (r = 0; r < nprop; r++)
+		{
+			run->received++;
+			if (sl_validate_texts(run->validator,
+								  (const char *const *) texts + (size_t) r * t->ncols, rows))
+				run->valid++;
+			if ((r & 1023) == 0)
+				CHECK_FOR_INTERRUPTS();
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(run->respcxt);
+
+		run->results[batch] = rows;
+		run->issued = run->answered = run->prefix = batch + 1;
+		run->prefix_valid += rows->nrows;
+		if (batch + 1 >= COLLAPSE_MIN_BATCHES && run->valid == 0)
+		{
+			run->stop = "collapse";
+			break;
+		}
+	}
+}
