@@ -25,18 +25,20 @@ OBJS = \
 	src/stage1.o \
 	src/stage1_builtin.o \
 	src/provider_builtin.o \
+	src/condition.o \
 	src/run.o \
+	src/ledger.o \
 	src/generate.o \
 	src/interactions.o \
 	$(EXTRA_OBJS)
 
 # Further pipeline steps (one line each, in pipeline order).
-EXTRA_OBJS = src/evaluate.o src/evaluate_metrics.o src/evaluate_utility.o
+EXTRA_OBJS = src/evaluate.o src/evaluate_metrics.o src/evaluate_utility.o src/cache.o
 
 DATA = sql/samplellm--0.1.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
-REGRESS = setup errors types generate stage1 stage2 builtin evaluate
+REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 
 OPENBLAS_DIR = /usr/lib/x86_64-linux-gnu/openblas-serial

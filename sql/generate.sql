@@ -23,7 +23,9 @@ SELECT count(DISTINCT r->'body'->'messages'->0) AS system_prompts,
        bool_and((SELECT count(*) FROM sim_exemplars(r)) = 10) AS ten_exemplars
 FROM sim_requests() r WHERE (r->>'seq')::int > :seq_before;
 
--- determinism: the same seed gives the same rows
+-- determinism: the same seed gives the same rows (the cache is off here, so
+-- that the second run really asks the simulator again)
+SET samplellm.cache = off;
 CREATE TEMP TABLE run1 AS SELECT * FROM samplellm_generate(NULL::clicks, 30, seed => 11);
 CREATE TEMP TABLE run2 AS SELECT * FROM samplellm_generate(NULL::clicks, 30, seed => 11);
 CREATE TEMP TABLE run3 AS SELECT * FROM samplellm_generate(NULL::clicks, 30, seed => 12);
@@ -34,6 +36,7 @@ SET samplellm.max_concurrency = 1;
 CREATE TEMP TABLE run4 AS SELECT * FROM samplellm_generate(NULL::clicks, 30, seed => 11);
 RESET samplellm.max_concurrency;
 SELECT (SELECT array_agg(r::text) FROM run1 r) = (SELECT array_agg(r::text) FROM run4 r) AS concurrency_independent;
+RESET samplellm.cache;
 
 -- INSERT ... SELECT is all or nothing
 CREATE TABLE clicks_aug (LIKE clicks);
@@ -103,3 +106,30 @@ SELECT * FROM samplellm_generate(NULL::clicks, 50, seed => 31);
 RESET samplellm.max_calls_per_statement;
 RESET samplellm.model;
 RESET samplellm.max_concurrency;
+
+-- reuse of paid responses: a rerun with the same seed replays the cached
+-- answers and sends no request
+SELECT samplellm_cache_clear() >= 0 AS cleared;
+CREATE TEMP TABLE paid1 AS SELECT * FROM samplellm_generate(NULL::clicks, 40, seed => 51);
+SELECT sim_last_seq() AS seq_after_first \gset
+CREATE TEMP TABLE paid2 AS SELECT * FROM samplellm_generate(NULL::clicks, 40, seed => 51);
+SELECT sim_last_seq() = :seq_after_first AS no_second_request,
+       (samplellm_last_run()->>'cached')::int > 0 AS answers_from_cache,
+       samplellm_last_run()->'calls' AS calls,
+       (SELECT array_agg(r::text) FROM paid1 r) = (SELECT array_agg(r::text) FROM paid2 r) AS same_rows;
+-- one role never sees another's cached answers
+CREATE ROLE sl_other;
+GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text) TO sl_other;
+GRANT SELECT ON clicks TO sl_other;
+SET ROLE sl_other;
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 40, seed => 51);
+RESET ROLE;
+SELECT sim_last_seq() > :seq_after_first AS other_role_paid_again;
+REVOKE ALL ON clicks FROM sl_other;
+REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text) FROM sl_other;
+DROP ROLE sl_other;
+-- cleared, the cache is asked no more
+SELECT samplellm_cache_clear() > 0 AS cleared_entries;
+SELECT sim_last_seq() AS seq_before_third \gset
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 40, seed => 51);
+SELECT sim_last_seq() > :seq_before_third AS paid_again_after_clear;

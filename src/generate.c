@@ -11,12 +11,22 @@
  */
 #include "postgres.h"
 
+#include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+#include "utils/typcache.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
+#include "ledger.h"
 #include "run.h"
 
 /*
@@ -78,6 +88,130 @@ parse_run_options(FunctionCallInfo fcinfo, int first, SlRunOptions *opt)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("oversample must be between 1 and 100, not %g", opt->oversample)));
+	opt->condition = PG_ARGISNULL(first + 6) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(first + 6));
+	opt->per_group = PG_ARGISNULL(first + 7) ? NULL :
+		text_to_cstring(PG_GETARG_TEXT_PP(first + 7));
+}
+
+/* Receives the chosen rows of a finished run, in order. */
+typedef struct Emitter
+{
+	void		(*begin) (void *arg);
+	void		(*row) (void *arg, const SlRun *run, Datum *values, bool *isnull);
+	void		(*end) (void *arg);
+	void	   *arg;
+} Emitter;
+
+/*
+ * Runs the pipeline under the ledger: every run started gets a record, in
+ * the caller's transaction when it succeeds (with the rows it produced),
+ * in the failure journal when it does not.  Returns the run id.
+ */
+static int64
+run_recorded(FunctionCallInfo fcinfo, MemoryContext parent, Oid rowtype,
+			 const SlRunOptions *opt, const char *target, const char *idem_key,
+			 const Emitter *emit)
+{
+	SlLedgerRecord rec;
+	SlRun	   *volatile run = NULL;
+	MemoryContext old = CurrentMemoryContext;
+
+	sl_ledger_set_schema(get_func_namespace(fcinfo->flinfo->fn_oid));
+	memset(&rec, 0, sizeof(rec));
+	rec.run_id = sl_ledger_next_id();
+	rec.started_at = GetCurrentTimestamp();
+	rec.source = format_type_be_qualified(rowtype);
+	rec.target = target;
+	rec.n_requested = opt->n;
+	rec.idempotency_key = idem_key;
+
+	PG_TRY();
+	{
+		const SlRowSet *pool;
+		Datum	   *values;
+		bool	   *isnull;
+		int			i;
+
+		run = sl_run_create(parent, opt);
+		MemoryContextSwitchTo(run->cxt);
+		sl_run_prepare(run, rowtype, opt);
+		sl_run_execute(run);
+
+		pool = run->pool_rows;
+		values = palloc(sizeof(Datum) * run->t->ncols);
+		isnull = palloc(sizeof(bool) * run->t->ncols);
+		if (emit->begin)
+			emit->begin(emit->arg);
+		for (i = 0; i < run->s2.nchosen; i++)
+		{
+			int			r = run->s2.chosen[i];
+
+			memcpy(values, pool->values + SL_CELL(pool, r, 0), sizeof(Datum) * run->t->ncols);
+			memcpy(isnull, pool->isnull + SL_CELL(pool, r, 0), sizeof(bool) * run->t->ncols);
+			emit->row(emit->arg, run, values, isnull);
+		}
+		if (emit->end)
+			emit->end(emit->arg);
+		MemoryContextSwitchTo(old);
+
+		rec.status = "ok";
+		rec.n_returned = run->returned;
+		rec.details = sl_run_json(run, "ok", run->returned);
+		sl_ledger_record_success(&rec);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		/* Record the failure, then re-raise the error as it was. */
+		MemoryContextSwitchTo(old);
+		edata = CopyErrorData();
+		FlushErrorState();
+		PG_TRY();
+		{
+			rec.status = "failed";
+			rec.error = edata->message;
+			rec.details = run ? sl_run_json(run, "failed", 0) : NULL;
+			sl_ledger_record_failure(&rec);
+		}
+		PG_CATCH();
+		{
+			FlushErrorState();
+		}
+		PG_END_TRY();
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+
+	sl_run_finish(run);
+	return rec.run_id;
+}
+
+typedef struct TupleEmit
+{
+	ReturnSetInfo *rsinfo;
+	Datum	   *values;
+	bool	   *nulls;
+} TupleEmit;
+
+static void
+emit_tuple(void *arg, const SlRun *run, Datum *values, bool *isnull)
+{
+	TupleEmit  *te = arg;
+	int			natts = te->rsinfo->setDesc->natts;
+	int			c;
+
+	/* Dropped columns stay NULL. */
+	memset(te->nulls, true, sizeof(bool) * natts);
+	for (c = 0; c < run->t->ncols; c++)
+	{
+		int			a = run->t->cols[c].attnum - 1;
+
+		te->values[a] = values[c];
+		te->nulls[a] = isnull[c];
+	}
+	tuplestore_putvalues(te->rsinfo->setResult, te->rsinfo->setDesc, te->values, te->nulls);
 }
 
 PG_FUNCTION_INFO_V1(samplellm_generate);
@@ -88,47 +222,248 @@ samplellm_generate(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			rowtype = get_fn_expr_argtype(fcinfo->flinfo, 0);
 	SlRunOptions opt;
-	SlRun	   *run;
-	MemoryContext old;
-	const SlRowSet *pool;
-	Datum	   *values;
-	bool	   *nulls;
-	int			natts;
-	int			i;
+	TupleEmit	te;
+	Emitter		em;
 
 	parse_run_options(fcinfo, 1, &opt);
 	(void) sl_source_relid(rowtype);
 	InitMaterializedSRF(fcinfo, 0);
 
-	run = sl_run_create(rsinfo->econtext->ecxt_per_query_memory, &opt);
-	old = MemoryContextSwitchTo(run->cxt);
-	sl_run_prepare(run, rowtype, &opt);
-	sl_run_execute(run);
+	te.rsinfo = rsinfo;
+	te.values = palloc(sizeof(Datum) * rsinfo->setDesc->natts);
+	te.nulls = palloc(sizeof(bool) * rsinfo->setDesc->natts);
+	em.begin = NULL;
+	em.row = emit_tuple;
+	em.end = NULL;
+	em.arg = &te;
+	(void) run_recorded(fcinfo, rsinfo->econtext->ecxt_per_query_memory, rowtype, &opt,
+						NULL, NULL, &em);
+	return (Datum) 0;
+}
 
-	pool = run->pool_rows;
-	natts = rsinfo->setDesc->natts;
-	values = palloc(sizeof(Datum) * natts);
-	nulls = palloc(sizeof(bool) * natts);
-	for (i = 0; i < run->s2.nchosen; i++)
+/* ---- samplellm_generate_into ---- */
+
+typedef struct InsertEmit
+{
+	char	   *sql;			/* INSERT INTO target (...) VALUES ($1, ...) */
+	int			nparams;
+	Oid		   *paramtypes;
+	int		   *param_col;		/* source column of each parameter */
+	SPIPlanPtr	plan;
+	Datum	   *pvalues;
+	char	   *pnulls;
+	int64		inserted;
+} InsertEmit;
+
+/*
+ * The INSERT that receives the rows: every source column the target has,
+ * except the target's generated and identity columns, which the target
+ * computes.  Prepared (and dropped) now as the caller, so that a missing
+ * privilege, a missing column or an incompatible type is an error before
+ * anything is paid for; PostgreSQL's own message names the column.
+ */
+static void
+plan_insert(Oid source, Oid target, InsertEmit *ie)
+{
+	TupleDesc	sdesc = lookup_rowtype_tupdesc_copy(get_rel_type_id(source), -1);
+	Relation	trel = relation_open(target, AccessShareLock);
+	TupleDesc	tdesc = RelationGetDescr(trel);
+	StringInfoData cols;
+	StringInfoData vals;
+	bool	   *covered = palloc0(sizeof(bool) * tdesc->natts);
+	int			i;
+	int			c = 0;
+	SPIPlanPtr	plan;
+
+	if (trel->rd_rel->relkind != RELKIND_RELATION &&
+		trel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE &&
+		trel->rd_rel->relkind != RELKIND_FOREIGN_TABLE &&
+		trel->rd_rel->relkind != RELKIND_VIEW)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("target \"%s\" is not a table", RelationGetRelationName(trel))));
+
+	initStringInfo(&cols);
+	initStringInfo(&vals);
+	ie->paramtypes = palloc(sizeof(Oid) * sdesc->natts);
+	ie->param_col = palloc(sizeof(int) * sdesc->natts);
+	for (i = 0; i < sdesc->natts; i++)
 	{
-		int			r = run->s2.chosen[i];
-		int			c;
+		Form_pg_attribute sa = TupleDescAttr(sdesc, i);
+		AttrNumber	ta;
+		Form_pg_attribute tatt;
 
-		/* Dropped columns stay NULL. */
-		memset(nulls, true, sizeof(bool) * natts);
-		for (c = 0; c < run->t->ncols; c++)
-		{
-			int			a = run->t->cols[c].attnum - 1;
-
-			values[a] = pool->values[SL_CELL(pool, r, c)];
-			nulls[a] = pool->isnull[SL_CELL(pool, r, c)];
-		}
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		if (sa->attisdropped)
+			continue;
+		c++;					/* run columns are the live source columns */
+		ta = get_attnum(target, NameStr(sa->attname));
+		if (ta == InvalidAttrNumber)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("target \"%s\" has no column \"%s\", which source \"%s\" has",
+							RelationGetRelationName(trel), NameStr(sa->attname),
+							get_rel_name(source)),
+					 errhint("Add the column to the target, or generate from a view of the source without it.")));
+		tatt = TupleDescAttr(tdesc, ta - 1);
+		covered[ta - 1] = true;
+		if (tatt->attgenerated || tatt->attidentity)
+			continue;
+		appendStringInfo(&cols, "%s%s", ie->nparams ? ", " : "", quote_identifier(NameStr(sa->attname)));
+		appendStringInfo(&vals, "%s$%d", ie->nparams ? ", " : "", ie->nparams + 1);
+		ie->paramtypes[ie->nparams] = sa->atttypid;
+		ie->param_col[ie->nparams] = c - 1;
+		ie->nparams++;
 	}
 
-	MemoryContextSwitchTo(old);
-	sl_run_finish(run);
-	return (Datum) 0;
+	for (i = 0; i < tdesc->natts; i++)
+	{
+		Form_pg_attribute ta = TupleDescAttr(tdesc, i);
+
+		if (ta->attisdropped || covered[i] || !ta->attnotnull || ta->atthasdef ||
+			ta->attidentity || ta->attgenerated)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_NOT_NULL_VIOLATION),
+				 errmsg("target column \"%s\" is NOT NULL without a default, and source \"%s\" has no such column",
+						NameStr(ta->attname), get_rel_name(source)),
+				 errhint("Give the column a default, or generate from a source that has it.")));
+	}
+	ie->sql = psprintf("INSERT INTO %s (%s) VALUES (%s)",
+					   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(trel)),
+												  RelationGetRelationName(trel)),
+					   cols.data, vals.data);
+	relation_close(trel, NoLock);
+
+	SPI_connect();
+	plan = SPI_prepare(ie->sql, ie->nparams, ie->paramtypes);
+	if (plan == NULL)
+		elog(ERROR, "could not prepare the insert: %s", SPI_result_code_string(SPI_result));
+	SPI_freeplan(plan);
+	SPI_finish();
+}
+
+static void
+insert_begin(void *arg)
+{
+	InsertEmit *ie = arg;
+
+	SPI_connect();
+	ie->plan = SPI_prepare(ie->sql, ie->nparams, ie->paramtypes);
+	if (ie->plan == NULL)
+		elog(ERROR, "could not prepare the insert: %s", SPI_result_code_string(SPI_result));
+	ie->pvalues = palloc(sizeof(Datum) * Max(ie->nparams, 1));
+	ie->pnulls = palloc(sizeof(char) * Max(ie->nparams, 1));
+}
+
+static void
+insert_end(void *arg)
+{
+	SPI_finish();
+}
+
+static void
+emit_insert(void *arg, const SlRun *run, Datum *values, bool *isnull)
+{
+	InsertEmit *ie = arg;
+	int			k;
+	int			rc;
+
+	for (k = 0; k < ie->nparams; k++)
+	{
+		ie->pvalues[k] = values[ie->param_col[k]];
+		ie->pnulls[k] = isnull[ie->param_col[k]] ? 'n' : ' ';
+	}
+	rc = SPI_execute_plan(ie->plan, ie->pvalues, ie->pnulls, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "samplellm: insert into the target failed: %s", SPI_result_code_string(rc));
+	ie->inserted += SPI_processed;
+	CHECK_FOR_INTERRUPTS();
+}
+
+/* The run id of an earlier successful run with this key, or 0. */
+static int64
+idempotent_run(Oid schema, const char *target, const char *key)
+{
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	int64		found = 0;
+	int			rc;
+
+	args[0] = CStringGetTextDatum(target);
+	args[1] = CStringGetTextDatum(key);
+	SPI_connect();
+	/* Keys are per target table, whoever ran the job: read as the owner. */
+	rc = SPI_execute_with_args(psprintf("SELECT run_id FROM %s.samplellm_run_ledger "
+										"WHERE target = $1 AND idempotency_key = $2 AND status = 'ok'",
+										quote_identifier(get_namespace_name(schema))),
+							   2, argtypes, args, NULL, true, 1);
+	if (rc == SPI_OK_SELECT && SPI_processed > 0)
+	{
+		bool		isnull;
+
+		found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	return found;
+}
+
+PG_FUNCTION_INFO_V1(samplellm_generate_into);
+
+/*
+ * samplellm_generate_into(source, target, n, ...): inserts n generated rows
+ * of source into target, all or nothing, and returns the run id.
+ */
+Datum
+samplellm_generate_into(PG_FUNCTION_ARGS)
+{
+	Oid			source;
+	Oid			target;
+	SlRunOptions opt;
+	InsertEmit	ie;
+	char	   *target_name;
+	char	   *key;
+	Oid			schema = get_func_namespace(fcinfo->flinfo->fn_oid);
+	int64		run_id;
+	MemoryContext cxt;
+	Emitter		em;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source and target must not be null")));
+	source = PG_GETARG_OID(0);
+	target = PG_GETARG_OID(1);
+	parse_run_options(fcinfo, 2, &opt);
+	key = PG_ARGISNULL(10) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(10));
+	target_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
+											 get_rel_name(target));
+
+	/* A job rerun after its success is a no-op (see README, pg_cron). */
+	if (key)
+	{
+		int64		done = idempotent_run(schema, target_name, key);
+
+		if (done > 0)
+		{
+			ereport(NOTICE,
+					(errmsg("samplellm: run " INT64_FORMAT " already inserted rows into %s with idempotency key \"%s\"; nothing done",
+							done, target_name, key)));
+			PG_RETURN_INT64(done);
+		}
+	}
+
+	memset(&ie, 0, sizeof(ie));
+	plan_insert(source, target, &ie);
+
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "samplellm generate_into",
+								ALLOCSET_DEFAULT_SIZES);
+	em.begin = insert_begin;
+	em.row = emit_insert;
+	em.end = insert_end;
+	em.arg = &ie;
+	run_id = run_recorded(fcinfo, cxt, get_rel_type_id(source), &opt, target_name, key, &em);
+	MemoryContextDelete(cxt);
+	PG_RETURN_INT64(run_id);
 }
 
 PG_FUNCTION_INFO_V1(samplellm_last_run);

@@ -231,7 +231,8 @@ describe_seed_values(StringInfo buf, const SlColumn *col, const SlRowSet *seeds,
 }
 
 static char *
-build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats)
+build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
+				  const char *condition)
 {
 	StringInfoData buf;
 	int			c;
@@ -274,6 +275,8 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats)
 	}
 	for (c = 0; c < t->nchecks; c++)
 		appendStringInfo(&buf, "Every row satisfies %s.\n", t->check_src[c]);
+	if (condition)
+		appendStringInfo(&buf, "Every NEW row must also satisfy this SQL condition: %s\n", condition);
 	if (with_stats)
 		appendStringInfo(&buf, "The description summarises %d real rows.", seeds->nrows);
 	return buf.data;
@@ -381,7 +384,8 @@ row_chars(const SlTable *t, const SlRowSet *seeds, bool as_object)
 
 SlPrompt *
 sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
-				 int max_tokens, int nexemplars, int context_tokens)
+				 int max_tokens, int nexemplars, int context_tokens,
+				 const char *condition)
 {
 	SlPrompt   *p = palloc0(sizeof(SlPrompt));
 	StringInfoData buf;
@@ -393,7 +397,7 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	p->table = t;
 	p->seeds = seeds;
 	p->system = (char *) system_text;
-	p->description = build_description(t, seeds, true);
+	p->description = build_description(t, seeds, true, condition);
 	p->schema = build_schema(t);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
@@ -414,7 +418,7 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	p->max_tokens = max_tokens;
 	if (fixed_tokens + nexemplars * ex_tokens + max_tokens > context_tokens)
 	{
-		p->description = build_description(t, seeds, false);
+		p->description = build_description(t, seeds, false, condition);
 		p->stats_dropped = true;
 		fixed_tokens = FIXED_TOKENS();
 	}

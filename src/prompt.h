@@ -38,7 +38,8 @@ typedef struct SlPrompt
  */
 extern SlPrompt *sl_prompt_create(const SlTable *t, const SlRowSet *seeds,
 								  int rows_per_call, int max_tokens,
-								  int nexemplars, int context_tokens);
+								  int nexemplars, int context_tokens,
+								  const char *condition);
 
 /*
  * The JSON body of one chat-completion request asking for nrows rows, with

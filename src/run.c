@@ -13,6 +13,7 @@
 
 #include <math.h>
 
+#include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -22,6 +23,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "condition.h"
 #include "run.h"
 
 const char *const sl_resample_names[3] = {"attribution", "uniform", "none"};
@@ -90,17 +92,23 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"status\": \"%s\", \"source\": ", status);
-	escape_json(&buf, quote_qualified_identifier(run->t->nspname, run->t->relname));
+	if (run->t)
+		escape_json(&buf, quote_qualified_identifier(run->t->nspname, run->t->relname));
+	else
+		appendStringInfoString(&buf, "null");
 	appendStringInfo(&buf, ", \"provider\": \"%s\", \"model\": ", run->builtin ? "builtin" : "openai");
 	if (run->builtin)
 		appendStringInfoString(&buf, "null");
 	else
 		escape_json(&buf, sl_model ? sl_model : "");
+	appendStringInfo(&buf, ", \"prompt_hash\": \"%08x\"",
+					 run->prompt ? (uint32) hash_bytes((const unsigned char *) run->prompt->system,
+													  strlen(run->prompt->system)) : 0);
 	appendStringInfo(&buf, ", \"prompt_version\": \"%s\""
 					 ", \"seed\": " INT64_FORMAT ", \"n\": %d, \"returned\": %d"
 					 ", \"seed_rows\": %d, \"seed_rows_seen\": " INT64_FORMAT
 					 ", \"clusters\": %d, \"rows_per_call\": %d"
-					 ", \"requests\": %d, \"calls\": %d, \"retries\": %d, \"rate_limited\": %d"
+					 ", \"requests\": %d, \"cached\": %d, \"calls\": %d, \"retries\": %d, \"rate_limited\": %d"
 					 ", \"response_format\": %s"
 					 ", \"prompt_tokens\": " INT64_FORMAT ", \"completion_tokens\": " INT64_FORMAT
 					 ", \"candidates\": " INT64_FORMAT ", \"valid\": " INT64_FORMAT
@@ -109,7 +117,7 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 					 run->seeds ? run->seeds->nrows : 0, run->seen_rows,
 					 run->plan ? run->plan->k : 0,
 					 run->prompt ? run->prompt->rows_per_call : 0,
-					 run->issued, run->http.attempts, run->http.retries, run->http.rate_limited,
+					 run->issued, run->cached, run->http.attempts, run->http.retries, run->http.rate_limited,
 					 run->no_schema ? "false" : "true",
 					 run->prompt_tokens, run->completion_tokens,
 					 run->received, run->valid);
@@ -214,9 +222,10 @@ report_summary(SlRun *run, int returned)
 						 returned, run->issued, run->issued == 1 ? "" : "es",
 						 run->received, sl_run_rejected_total(run));
 	else
-		appendStringInfo(&msg, "samplellm: %d rows from %d LLM calls (%d retries); " INT64_FORMAT
+		appendStringInfo(&msg, "samplellm: %d rows from %d LLM calls (%d retries%s); " INT64_FORMAT
 						 " candidates, " INT64_FORMAT " rejected (",
 						 returned, run->http.attempts, run->http.retries,
+						 run->cached > 0 ? psprintf(", %d answers from the cache", run->cached) : "",
 						 run->received, sl_run_rejected_total(run));
 	sl_run_append_reasons(&msg, run);
 	appendStringInfoChar(&msg, ')');
@@ -274,7 +283,7 @@ choose_rows(SlRun *run, const SlRowSet *pool)
 			break;
 		case SL_RESAMPLE_ATTRIBUTION:
 			stage2_options(&opt, sl_mix_seed(run->seed, 200));
-			sl_stage2_select(run->t, run->seeds, pool, run->n, &opt, &run->s2);
+			sl_stage2_select(run->t, run->target_rows, pool, run->n, &opt, &run->s2);
 			run->s2_ran = true;
 			break;
 	}
@@ -336,14 +345,47 @@ sl_run_prepare(SlRun *run, Oid rowtype, const SlRunOptions *opt)
 	if (run->t->label_col >= 0 && run->resample == SL_RESAMPLE_ATTRIBUTION)
 		(void) sl_label_fit(run->t, run->seeds);
 
+	run->validator = sl_validator_create(run->t, run->seeds);
+	run->target_rows = run->seeds;
+	if (opt->condition)
+	{
+		int			r;
+
+		run->condition = opt->condition;
+		sl_validator_set_condition(run->validator,
+								   sl_condition_parse(run->t, opt->condition));
+
+		/*
+		 * Seeds satisfying the condition are the exemplars and stage 2's
+		 * target rows; with none, the condition only filters the output.
+		 */
+		run->target_rows = sl_rowset_create(run->t->ncols, 16);
+		for (r = 0; r < run->seeds->nrows; r++)
+		{
+			SlRowSet	one = *run->seeds;
+
+			if (!sl_validator_matches(run->validator, run->seeds, r))
+				continue;
+			one.values += SL_CELL(run->seeds, r, 0);
+			one.isnull += SL_CELL(run->seeds, r, 0);
+			one.text += SL_CELL(run->seeds, r, 0);
+			one.num += SL_CELL(run->seeds, r, 0);
+			one.nrows = 1;
+			sl_rowset_append_shallow(run->target_rows, &one);
+		}
+		if (run->target_rows->nrows == 0)
+			run->target_rows = run->seeds;
+	}
+
 	if (!run->builtin)
 	{
-		run->plan = sl_exemplars_plan(run->t, run->seeds, sl_clusters, sl_mix_seed(run->seed, 7));
-		run->prompt = sl_prompt_create(run->t, run->seeds, sl_rows_per_call, sl_max_tokens,
+		run->plan = sl_exemplars_plan(run->t, run->target_rows, sl_clusters,
+									  sl_mix_seed(run->seed, 7));
+		run->prompt = sl_prompt_create(run->t, run->target_rows, sl_rows_per_call,
+									   sl_max_tokens,
 									   run->plan->k * sl_exemplars_per_cluster,
-									   sl_context_tokens);
+									   sl_context_tokens, opt->condition);
 	}
-	run->validator = sl_validator_create(run->t, run->seeds);
 	run->cap = 64;
 	run->results = palloc0(sizeof(SlRowSet *) * run->cap);
 }

@@ -38,6 +38,8 @@ typedef struct SlRunOptions
 	int			max_seed_rows;
 	SlResample	resample;
 	double		oversample;
+	const char *condition;		/* SQL boolean expression, or NULL */
+	const char *per_group;		/* JSON quotas by label value, or NULL */
 } SlRunOptions;
 
 typedef struct SlRun
@@ -59,9 +61,13 @@ typedef struct SlRun
 	SlStage2Result s2;
 	bool		s2_ran;
 
-	/* per request, by index */
+	/* per request, by our index (cached answers take indices too) */
 	int			cap;
 	SlRowSet  **results;
+	char	  **bodies;			/* as first sent: the cache key */
+	int		   *req_of;			/* HTTP driver's index -> ours */
+	int			req_of_cap;
+	int			cached;			/* answers replayed from the cache */
 	int			issued;
 	int			answered;
 	int			prefix;			/* requests 0..prefix-1 all answered */
@@ -78,6 +84,8 @@ typedef struct SlRun
 	TimestampTz last_progress;
 
 	bool		builtin;		/* samplellm.provider = 'builtin' */
+	const char *condition;
+	SlRowSet   *target_rows;	/* seeds satisfying the condition (or all) */
 	char	   *url;			/* chat/completions URL */
 	char	   *api_key;
 	SlRowSet   *pool_rows;		/* valid candidates in request order */

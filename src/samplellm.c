@@ -15,6 +15,7 @@
 #include "utils/elog.h"
 #include "utils/guc.h"
 
+#include "cache.h"
 #include "parse.h"
 #include "samplellm.h"
 
@@ -332,6 +333,7 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
+	sl_cache_define_gucs();
 	MarkGUCPrefixReserved("samplellm");
 	sl_json_init();
 }

@@ -21,6 +21,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "cache.h"
 #include "run.h"
 
 #define PROGRESS_INTERVAL_MS 5000
@@ -162,68 +163,14 @@ request_body(SlRun *run, int index, bool with_schema)
 	return body;
 }
 
-static char *
-next_body(void *arg, int index)
-{
-	SlRun	   *run = arg;
-	double		per = valid_per_answer(run);
-	int			inflight = run->issued - run->answered;
-
-	if (run->stop)
-		return NULL;
-	if (run->prefix_valid + (run->valid - run->prefix_valid) + inflight * per >= run->target)
-		return NULL;
-	if (run->http.attempts >= sl_max_calls)
-	{
-		run->stop = "calls";
-		return NULL;
-	}
-	if (sl_max_tokens_total > 0 &&
-		run->prompt_tokens + run->completion_tokens >= sl_max_tokens_total)
-	{
-		run->stop = "tokens";
-		return NULL;
-	}
-	/* The acceptance rate collapsed: do not spend the budget on it. */
-	if (run->answered >= COLLAPSE_MIN_ANSWERS)
-	{
-		double		needed = (run->target - run->valid) / Max(per, 1e-9);
-
-		if (run->valid == 0 || run->http.attempts + needed > sl_max_calls)
-		{
-			run->stop = "collapse";
-			return NULL;
-		}
-	}
-
-	if (index >= run->cap)
-	{
-		int			newcap = run->cap * 2;
-
-		run->results = repalloc(run->results, sizeof(SlRowSet *) * newcap);
-		memset(run->results + run->cap, 0, sizeof(SlRowSet *) * (newcap - run->cap));
-		run->cap = newcap;
-	}
-	run->issued = index + 1;
-	return request_body(run, index, !run->no_schema);
-}
-
-static char *
-fallback_body(void *arg, int index, const char *body, size_t len)
-{
-	SlRun	   *run = arg;
-
-	/* Only a refusal of response_format earns the retry without it. */
-	if (run->no_schema)
-		return NULL;
-	run->no_schema = true;
-	return request_body(run, index, false);
-}
-
+/*
+ * Takes one answer (from the endpoint or the cache) for request idx: parse,
+ * validate, and extend the prefix of answered requests.  Returns true while
+ * more valid candidates are needed.
+ */
 static bool
-on_success(void *arg, int index, const char *body, size_t len)
+take_answer(SlRun *run, int idx, const char *body, size_t len)
 {
-	SlRun	   *run = arg;
 	MemoryContext old;
 	SlResponse	resp;
 	SlRowSet   *rows;
@@ -248,7 +195,7 @@ on_success(void *arg, int index, const char *body, size_t len)
 			run->valid++;
 		CHECK_FOR_INTERRUPTS();
 	}
-	run->results[index] = rows;
+	run->results[idx] = rows;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(run->respcxt);
 
@@ -264,6 +211,123 @@ on_success(void *arg, int index, const char *body, size_t len)
 								 run->prefix_valid, run->target, run->answered)));
 	}
 	return run->prefix_valid < run->target;
+}
+
+/* Should another request start?  Sets run->stop when a budget ends it. */
+static bool
+want_request(SlRun *run)
+{
+	double		per = valid_per_answer(run);
+	int			inflight = run->issued - run->answered;
+
+	if (run->stop || run->prefix_valid >= run->target)
+		return false;
+	if (run->valid + inflight * per >= run->target)
+		return false;
+	if (run->http.attempts >= sl_max_calls)
+	{
+		run->stop = "calls";
+		return false;
+	}
+	if (sl_max_tokens_total > 0 &&
+		run->prompt_tokens + run->completion_tokens >= sl_max_tokens_total)
+	{
+		run->stop = "tokens";
+		return false;
+	}
+	/* The acceptance rate collapsed: do not spend the budget on it. */
+	if (run->answered - run->cached >= COLLAPSE_MIN_ANSWERS)
+	{
+		double		needed = (run->target - run->valid) / Max(per, 1e-9);
+
+		if (run->valid == 0 || run->http.attempts + needed > sl_max_calls)
+		{
+			run->stop = "collapse";
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+ensure_capacity(SlRun *run, int idx, int http_index)
+{
+	if (idx >= run->cap)
+	{
+		int			newcap = Max(run->cap * 2, idx + 1);
+
+		run->results = repalloc(run->results, sizeof(SlRowSet *) * newcap);
+		memset(run->results + run->cap, 0, sizeof(SlRowSet *) * (newcap - run->cap));
+		run->bodies = repalloc(run->bodies, sizeof(char *) * newcap);
+		memset(run->bodies + run->cap, 0, sizeof(char *) * (newcap - run->cap));
+		run->cap = newcap;
+	}
+	if (http_index >= run->req_of_cap)
+	{
+		run->req_of_cap = Max(run->req_of_cap * 2, http_index + 1);
+		run->req_of = repalloc(run->req_of, sizeof(int) * run->req_of_cap);
+	}
+}
+
+/*
+ * The next request to send.  Requests whose exact body was answered before
+ * (by this role, same endpoint and model) are replayed from the cache here,
+ * without an HTTP request, and take their place in the request order.
+ */
+static char *
+next_body(void *arg, int http_index)
+{
+	SlRun	   *run = arg;
+
+	while (want_request(run))
+	{
+		int			idx = run->issued;
+		char	   *body;
+		char	   *cached;
+		size_t		len;
+
+		ensure_capacity(run, idx, http_index);
+		body = request_body(run, idx, !run->no_schema);
+		run->issued = idx + 1;
+		cached = sl_cache_get(run->url, sl_model, body, &len);
+		if (cached)
+		{
+			run->cached++;
+			(void) take_answer(run, idx, cached, len);
+			pfree(cached);
+			pfree(body);
+			continue;
+		}
+		run->bodies[idx] = body;
+		run->req_of[http_index] = idx;
+		return body;
+	}
+	return NULL;
+}
+
+static char *
+fallback_body(void *arg, int http_index, const char *body, size_t len)
+{
+	SlRun	   *run = arg;
+
+	/* Only a refusal of response_format earns the retry without it. */
+	if (run->no_schema)
+		return NULL;
+	run->no_schema = true;
+	return request_body(run, run->req_of[http_index], false);
+}
+
+static bool
+on_success(void *arg, int http_index, const char *body, size_t len)
+{
+	SlRun	   *run = arg;
+	int			idx = run->req_of[http_index];
+
+	/* Paid for: kept, so that a rerun (or a failure in stage 2) is free. */
+	sl_cache_put(run->url, sl_model, run->bodies[idx], body, len);
+	pfree(run->bodies[idx]);
+	run->bodies[idx] = NULL;
+	return take_answer(run, idx, body, len);
 }
 
 /* ---- the loop ---- */
@@ -289,5 +353,8 @@ sl_stage1_llm(SlRun *run)
 	cb.on_success = on_success;
 	cb.fallback_body = fallback_body;
 	cb.arg = run;
+	run->bodies = palloc0(sizeof(char *) * run->cap);
+	run->req_of_cap = 64;
+	run->req_of = palloc(sizeof(int) * run->req_of_cap);
 	sl_http_run(&cfg, &cb, &run->http);
 }

@@ -43,7 +43,7 @@ sl_stage1_builtin(SlRun *run)
 		/* Propose what the acceptance so far says is needed, plus a margin. */
 		nprop = (int) Min(ceil(need / Max(accept, 0.05) * 1.1) + 16, 1000000.0);
 		old = MemoryContextSwitchTo(run->respcxt);
-		texts = sl_builtin_propose(t, run->seeds, nprop, sl_mix_seed(run->seed, 5000 + batch));
+		texts = sl_builtin_propose(t, run->target_rows, nprop, sl_mix_seed(run->seed, 5000 + batch));
 		MemoryContextSwitchTo(run->cxt);
 		rows = sl_rowset_create(t->ncols, (int) Min(need, nprop));
 		for (r = 0; r < nprop; r++)

@@ -35,7 +35,8 @@ const char *const sl_reject_names[SL_REJ_COUNT] = {
 	"not_null",
 	"domain_check",
 	"check_violation",
-	"seed_copy"
+	"seed_copy",
+	"condition"
 };
 
 typedef struct KeyEntry
@@ -53,6 +54,7 @@ struct SlValidator
 	int			nseed_hashes;
 	int			nchecks;
 	ExprState **checks;
+	ExprState  *condition;		/* the caller's condition, or NULL */
 	EState	   *estate;
 	TupleTableSlot *slot;
 	MemoryContext rowcxt;		/* reset for every row */
@@ -160,7 +162,10 @@ sl_validator_free(SlValidator *v)
 const int64 *
 sl_validator_rejected(const SlValidator *v)
 {
-	return v->rejected;
+	static const int64 none[SL_REJ_COUNT];
+
+	/* A run that failed before validation started rejected nothing. */
+	return v ? v->rejected : none;
 }
 
 static int
@@ -262,7 +267,7 @@ convert_values(SlValidator *v)
 											 col->typioparam, col->typmod);
 			v->isnull[c] = (s == NULL);
 		}
-		if (v->nchecks > 0)
+		if (v->nchecks > 0 || v->condition)
 		{
 			ExecClearTuple(slot);
 			memset(slot->tts_isnull, true, sizeof(bool) * t->tupdesc->natts);
@@ -284,6 +289,10 @@ convert_values(SlValidator *v)
 					break;
 				}
 			}
+			/* Unlike a CHECK, the condition must be true, not just not false. */
+			if (result == SL_REJ_COUNT && v->condition &&
+				!ExecQual(v->condition, econtext))
+				result = SL_REJ_CONDITION;
 			ResetExprContext(econtext);
 		}
 		ReleaseCurrentSubTransaction();
@@ -363,4 +372,41 @@ sl_validate_texts(SlValidator *v, const char *const *texts, SlRowSet *out)
 			return finish_row(v, SL_REJ_NOT_NULL, out);
 	}
 	return finish_row(v, SL_REJ_COUNT, out);
+}
+
+void
+sl_validator_set_condition(SlValidator *v, Expr *cond)
+{
+	v->condition = ExecPrepareQual(list_make1(cond), v->estate);
+}
+
+/*
+ * Evaluates the condition on a row already typed (a seed), outside any
+ * subtransaction: the seeds passed their own table's rules, and an error
+ * here (say, a division by zero in the condition) is the caller's to see.
+ */
+bool
+sl_validator_matches(SlValidator *v, const SlRowSet *rs, int r)
+{
+	TupleTableSlot *slot = v->slot;
+	ExprContext *econtext = GetPerTupleExprContext(v->estate);
+	bool		ok;
+	int			c;
+
+	if (v->condition == NULL)
+		return true;
+	ExecClearTuple(slot);
+	memset(slot->tts_isnull, true, sizeof(bool) * v->t->tupdesc->natts);
+	for (c = 0; c < v->t->ncols; c++)
+	{
+		int			a = v->t->cols[c].attnum - 1;
+
+		slot->tts_values[a] = rs->values[SL_CELL(rs, r, c)];
+		slot->tts_isnull[a] = rs->isnull[SL_CELL(rs, r, c)];
+	}
+	ExecStoreVirtualTuple(slot);
+	econtext->ecxt_scantuple = slot;
+	ok = ExecQual(v->condition, econtext);
+	ResetExprContext(econtext);
+	return ok;
 }

@@ -8,6 +8,8 @@
 #ifndef SAMPLELLM_VALIDATE_H
 #define SAMPLELLM_VALIDATE_H
 
+#include "nodes/primnodes.h"
+
 #include "parse.h"
 #include "samplellm.h"
 
@@ -24,6 +26,7 @@ typedef enum SlReject
 	SL_REJ_DOMAIN,
 	SL_REJ_CHECK,
 	SL_REJ_SEED_COPY,
+	SL_REJ_CONDITION,
 	SL_REJ_COUNT
 } SlReject;
 
@@ -47,6 +50,11 @@ extern bool sl_validate_row(SlValidator *v, const cJSON *row, SlRowSet *out);
  */
 extern bool sl_validate_texts(SlValidator *v, const char *const *texts, SlRowSet *out);
 extern const int64 *sl_validator_rejected(const SlValidator *v);
+
+/* Candidates must also satisfy cond (from sl_condition_parse). */
+extern void sl_validator_set_condition(SlValidator *v, Expr *cond);
+/* Does row r of rs (e.g. a seed) satisfy the condition? */
+extern bool sl_validator_matches(SlValidator *v, const SlRowSet *rs, int r);
 extern void sl_validator_free(SlValidator *v);
 
 #endif							/* SAMPLELLM_VALIDATE_H */

@@ -1,0 +1,92 @@
+-- augment: generate_into, the run ledger, idempotency keys, conditions.
+SET client_min_messages = warning;
+SET samplellm.max_concurrency = 1;
+
+-- a target with defaults, identity and generated columns
+CREATE TABLE clicks_more (
+    id       bigint GENERATED ALWAYS AS IDENTITY,
+    user_id  integer NOT NULL,
+    device   text NOT NULL,
+    price    numeric(6,2) NOT NULL,
+    clicked  boolean NOT NULL,
+    batch    text DEFAULT 'synthetic',
+    price_x2 numeric GENERATED ALWAYS AS (price * 2) STORED
+);
+SELECT samplellm_generate_into('clicks', 'clicks_more', 30, label => 'clicked', seed => 61) AS run_id \gset
+SELECT count(*), count(DISTINCT id) AS identities, bool_and(batch = 'synthetic') AS defaults,
+       bool_and(price_x2 = price * 2) AS generated
+FROM clicks_more;
+
+-- the ledger has the run, readable as samplellm_runs
+SELECT run_id = :run_id AS same_id, status, source, target, n_requested, n_returned, provider,
+       model, prompt_version, seed, llm_calls > 0 AS paid, rejected IS NOT NULL AS has_rejections,
+       stage2->>'variant' AS variant, error
+FROM samplellm_runs WHERE run_id = :run_id;
+
+-- all or nothing: a failing endpoint inserts nothing, and the failure is on record
+SET samplellm.model = 'sim?status=500';
+SET samplellm.max_retries = 0;
+SELECT samplellm_generate_into('clicks', 'clicks_more', 30, seed => 62);
+RESET samplellm.max_retries;
+RESET samplellm.model;
+SELECT count(*) FROM clicks_more;
+SELECT status, target, n_returned, error FROM samplellm_runs
+WHERE run_id > :run_id ORDER BY run_id;
+
+-- samplellm_generate is on record too
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 63);
+SELECT status, target IS NULL AS no_target, n_returned FROM samplellm_runs ORDER BY run_id DESC LIMIT 1;
+
+-- an incompatible target is refused before anything is paid for
+SELECT sim_last_seq() AS seq_before \gset
+CREATE TABLE no_price (user_id int, device text, clicked bool);
+SELECT samplellm_generate_into('clicks', 'no_price', 5);
+CREATE TABLE bad_types (user_id int, device int, price numeric, clicked bool);
+SELECT samplellm_generate_into('clicks', 'bad_types', 5);
+CREATE TABLE needs_more (user_id int, device text, price numeric, clicked bool, region text NOT NULL);
+SELECT samplellm_generate_into('clicks', 'needs_more', 5);
+SELECT sim_last_seq() = :seq_before AS no_request_sent;
+
+-- idempotency: a job rerun after its success inserts nothing
+SELECT samplellm_generate_into('clicks', 'clicks_more', 10, seed => 64, idempotency_key => 'daily-2026-11-26') AS first_id \gset
+SELECT samplellm_generate_into('clicks', 'clicks_more', 10, seed => 65, idempotency_key => 'daily-2026-11-26') = :first_id AS same_run;
+SELECT count(*) FROM clicks_more;
+
+-- a failure after stage 1 (here the insert) does not pay stage 1 twice: the
+-- rerun replays the cached answers
+CREATE TABLE clicks_unique (user_id int UNIQUE, device text, price numeric, clicked bool);
+INSERT INTO clicks_unique VALUES (1, 'x', 1, true), (2, 'x', 1, true), (3, 'x', 1, true),
+  (4, 'x', 1, true), (5, 'x', 1, true), (6, 'x', 1, true), (7, 'x', 1, true), (8, 'x', 1, true),
+  (9, 'x', 1, true), (10, 'x', 1, true), (11, 'x', 1, true), (12, 'x', 1, true);
+SELECT samplellm_generate_into('clicks', 'clicks_unique', 20, seed => 66, resample => 'none');
+SELECT sim_last_seq() AS seq_after_failure \gset
+ALTER TABLE clicks_unique DROP CONSTRAINT clicks_unique_user_id_key;
+SELECT samplellm_generate_into('clicks', 'clicks_unique', 20, seed => 66, resample => 'none') > 0 AS inserted;
+SELECT sim_last_seq() = :seq_after_failure AS stage1_not_paid_again, count(*) FROM clicks_unique;
+
+-- conditions: every returned row satisfies it
+SELECT count(*) AS rows, bool_and(clicked AND price BETWEEN 10 AND 60) AS all_satisfy
+FROM samplellm_generate(NULL::clicks, 40, seed => 67, condition => 'clicked AND price BETWEEN 10 AND 60');
+SELECT (samplellm_last_run()->'rejected'->>'condition')::int > 0 AS some_candidates_refused;
+SELECT sim_user_message(r) LIKE '%Every NEW row must also satisfy this SQL condition: clicked AND price BETWEEN 10 AND 60%' AS prompt_states_it,
+       bool_and(e->>3 = 'true') AS exemplars_satisfy_it
+FROM sim_requests() r, sim_exemplars(r) e
+WHERE (r->>'seq')::int = (SELECT max((x->>'seq')::int) FROM sim_requests() x) GROUP BY 1;
+-- bad conditions are refused before anything is paid for
+SELECT sim_last_seq() AS seq_before \gset
+SELECT * FROM samplellm_generate(NULL::clicks, 5, condition => 'no_such_column > 1');
+SELECT * FROM samplellm_generate(NULL::clicks, 5, condition => 'price + 1');
+SELECT * FROM samplellm_generate(NULL::clicks, 5, condition => 'price > (SELECT 1)');
+SELECT * FROM samplellm_generate(NULL::clicks, 5, condition => 'random() < 0.5');
+SELECT * FROM samplellm_generate(NULL::clicks, 5, condition => 'clicked; DROP TABLE clicks');
+SELECT * FROM samplellm_generate(NULL::clicks, 5, condition => 'clicked FROM pg_class');
+SELECT * FROM samplellm_generate(NULL::clicks, 5, condition => 'count(*) > 1');
+SELECT sim_last_seq() = :seq_before AS no_request_sent;
+SELECT count(*) AS clicks_still_there FROM clicks;
+
+-- the built-in generator honours conditions too
+SET samplellm.provider = 'builtin';
+SELECT count(*), bool_and(device = 'mobile' AND NOT clicked) AS all_satisfy
+FROM samplellm_generate(NULL::clicks, 30, seed => 68, condition => 'device = ''mobile'' AND NOT clicked');
+RESET samplellm.provider;
+RESET samplellm.max_concurrency;
