@@ -26,6 +26,8 @@ OBJS = \
 	src/stage1_builtin.o \
 	src/provider_builtin.o \
 	src/condition.o \
+	src/estimate.o \
+	src/quota.o \
 	src/run.o \
 	src/ledger.o \
 	src/generate.o \
@@ -38,7 +40,7 @@ EXTRA_OBJS = src/evaluate.o src/evaluate_metrics.o src/evaluate_utility.o src/ca
 DATA = sql/samplellm--0.1.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
-REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment
+REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 
 OPENBLAS_DIR = /usr/lib/x86_64-linux-gnu/openblas-serial

@@ -90,3 +90,51 @@ SELECT count(*), bool_and(device = 'mobile' AND NOT clicked) AS all_satisfy
 FROM samplellm_generate(NULL::clicks, 30, seed => 68, condition => 'device = ''mobile'' AND NOT clicked');
 RESET samplellm.provider;
 RESET samplellm.max_concurrency;
+
+-- quotas: rebalance the label (a fifth of the real clicks are clicked)
+SET samplellm.max_concurrency = 1;
+SELECT round(avg(clicked::int), 2) AS real_click_rate FROM clicks;
+SELECT clicked, count(*) FROM samplellm_generate(NULL::clicks, 60, label => 'clicked', seed => 69,
+                                                 per_group => '{"true": 0.5}') GROUP BY 1 ORDER BY 1;
+SELECT clicked, count(*) FROM samplellm_generate(NULL::clicks, 30, label => 'clicked', seed => 70,
+                                                 per_group => '{"true": 20, "false": 10}', resample => 'uniform')
+GROUP BY 1 ORDER BY 1;
+-- the minority's requests show minority exemplars and ask for that label
+SELECT count(*) FILTER (WHERE sim_user_message(r) LIKE '%Every one of them must have clicked = true.%') > 0 AS asked_for_true,
+       bool_and((SELECT bool_and(e->>3 = 'true') FROM sim_exemplars(r) e))
+         FILTER (WHERE sim_user_message(r) LIKE '%Every one of them must have clicked = true.%') AS true_exemplars
+FROM sim_requests() r WHERE r->>'model' = 'sim' AND (r->'body'->>'seed') IS NOT NULL
+  AND (r->>'seq')::int > (SELECT max((x->>'seq')::int) - 6 FROM sim_requests() x);
+-- the built-in generator meets quotas too
+SET samplellm.provider = 'builtin';
+SELECT clicked, count(*) FROM samplellm_generate(NULL::clicks, 40, label => 'clicked', seed => 71,
+                                                 per_group => '{"true": 0.75}') GROUP BY 1 ORDER BY 1;
+RESET samplellm.provider;
+-- bad quotas are refused before anything is paid for
+SELECT sim_last_seq() AS seq_before \gset
+SELECT * FROM samplellm_generate(NULL::clicks, 10, per_group => '{"true": 0.5}');
+SELECT * FROM samplellm_generate(NULL::clicks, 10, label => 'clicked', per_group => 'not json');
+SELECT * FROM samplellm_generate(NULL::clicks, 10, label => 'clicked', per_group => '{"true": 0.7, "false": 0.6}');
+SELECT * FROM samplellm_generate(NULL::clicks, 10, label => 'clicked', per_group => '{"true": 0.5, "false": 3}');
+SELECT * FROM samplellm_generate(NULL::clicks, 10, label => 'clicked', per_group => '{"true": 30}');
+SELECT * FROM samplellm_generate(NULL::clicks, 10, label => 'clicked', per_group => '{"maybe": 3}');
+CREATE TABLE all_clicked (x int, y bool);
+INSERT INTO all_clicked SELECT i, true FROM generate_series(1, 50) i;
+SELECT * FROM samplellm_generate(NULL::all_clicked, 10, label => 'y', per_group => '{"true": 3}');
+SELECT sim_last_seq() = :seq_before AS no_request_sent;
+
+-- the cost estimate: from the prompts a run would send (the simulator
+-- counts a token per 4 characters)
+SET samplellm.chars_per_token = 4;
+SELECT provider, calls, rows_per_call, candidates FROM samplellm_estimate('alltypes', 200, seed => 72);
+CREATE TEMP TABLE est AS SELECT * FROM samplellm_estimate('alltypes', 200, seed => 72);
+SELECT count(*) FROM samplellm_generate(NULL::alltypes, 200, seed => 72);
+SELECT abs(e.prompt_tokens - (r->>'prompt_tokens')::int) <= 0.1 * (r->>'prompt_tokens')::int AS prompt_within_10pct,
+       abs(e.completion_tokens - (r->>'completion_tokens')::int) <= 0.1 * (r->>'completion_tokens')::int AS completion_within_10pct,
+       abs(e.calls - (r->>'calls')::int) <= 1 AS calls_within_one
+FROM est e, samplellm_last_run() r;
+RESET samplellm.chars_per_token;
+SET samplellm.provider = 'builtin';
+SELECT provider, calls, prompt_tokens, completion_tokens FROM samplellm_estimate('alltypes', 200);
+RESET samplellm.provider;
+RESET samplellm.max_concurrency;

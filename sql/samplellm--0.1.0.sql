@@ -115,6 +115,26 @@ COMMENT ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, inte
 
 REVOKE ALL ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text) FROM PUBLIC;
 
+CREATE FUNCTION @extschema@.samplellm_estimate(
+    source regclass,
+    n integer,
+    label text DEFAULT NULL,
+    seed bigint DEFAULT NULL,
+    max_seed_rows integer DEFAULT NULL,
+    resample text DEFAULT 'attribution',
+    oversample float8 DEFAULT NULL,
+    condition text DEFAULT NULL,
+    per_group text DEFAULT NULL)
+RETURNS TABLE (provider text, calls integer, rows_per_call integer, prompt_tokens bigint,
+               schema_tokens bigint, completion_tokens bigint, candidates integer)
+AS 'MODULE_PATHNAME', 'samplellm_estimate'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+
+COMMENT ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text) IS
+'The LLM calls and tokens samplellm_generate would spend, from the prompts it would build, without calling the LLM';
+
+REVOKE ALL ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text) FROM PUBLIC;
+
 CREATE FUNCTION @extschema@.samplellm_interactions(
     source regclass,
     label text DEFAULT NULL,

@@ -466,6 +466,22 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(run_id);
 }
 
+PG_FUNCTION_INFO_V1(samplellm_estimate);
+
+/* samplellm_estimate(source, n, ...): what a run would send, unsent. */
+Datum
+samplellm_estimate(PG_FUNCTION_ARGS)
+{
+	SlRunOptions opt;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be null")));
+	parse_run_options(fcinfo, 1, &opt);
+	return sl_estimate(fcinfo, &opt, get_rel_type_id(PG_GETARG_OID(0)));
+}
+
 PG_FUNCTION_INFO_V1(samplellm_last_run);
 
 /* The figures of this session's last call, as jsonb. */

@@ -480,7 +480,13 @@ sl_http_error(const SlRun *run, const SlReq *req, long status,
 	else
 		appendStringInfoString(&detail, "The server ");
 	if (msg != NULL)
+	{
+		size_t		len = strlen(msg);
+
 		appendStringInfo(&detail, "said: %s", msg);
+		if (len > 0 && strchr(".!?", msg[len - 1]) == NULL)
+			appendStringInfoChar(&detail, '.');
+	}
 	else
 		appendStringInfoString(&detail, "sent an empty body.");
 	if (extra != NULL)
@@ -620,6 +626,20 @@ sl_schedule_retry(SlRun *run, SlReq *req, long status, CURLcode res,
 	wait_ms = ceiling * pg_prng_double(&run->prng);
 	if (server_ms >= 0)
 		wait_ms = Max(wait_ms, server_ms);
+
+	/*
+	 * Without statement_timeout, a server asking to wait longer than one
+	 * request may take is treated as a refusal, not waited out.
+	 */
+	if (cfg->deadline == 0 && server_ms > cfg->request_timeout_ms)
+	{
+		char	   *extra = psprintf("The server asked to wait %.0f s, more than samplellm.request_timeout (%.0f s).",
+									 ceil(server_ms / 1000.0), cfg->request_timeout_ms / 1000.0);
+
+		if (status != 0)
+			sl_http_error(run, req, status, false, extra);
+		sl_conn_error(req, res, oserr, false, extra);
+	}
 
 	if (cfg->deadline != 0 &&
 		now + (TimestampTz) (wait_ms * 1000.0) >= cfg->deadline)

@@ -47,16 +47,49 @@ static const char *system_text =
 "where every row is an object with exactly the listed columns as keys. Use null only where "
 "a column allows NULL.";
 
-/* Appends s, cut to max characters (not bytes) with an ellipsis. */
+/*
+ * Appends text that comes from the data or the catalog (values, comments,
+ * names, constraint text) as a JSON string whose < and > are escaped too:
+ * it can neither break a line nor close a <table_description> or
+ * <exemplars> block, so it stays data whatever it says.
+ */
+void
+sl_append_data_text(StringInfo buf, const char *s)
+{
+	StringInfoData tmp;
+	const char *p;
+
+	initStringInfo(&tmp);
+	escape_json(&tmp, s);
+	for (p = tmp.data; *p; p++)
+	{
+		if (*p == '<')
+			appendStringInfoString(buf, "\\u003c");
+		else if (*p == '>')
+			appendStringInfoString(buf, "\\u003e");
+		else
+			appendStringInfoChar(buf, *p);
+	}
+	pfree(tmp.data);
+}
+
+/* Appends a data value, cut to max characters (not bytes) with an ellipsis. */
 static void
 append_clipped(StringInfo buf, const char *s, int max)
 {
 	int			len = strlen(s);
 	int			cut = pg_mbcharcliplen(s, len, max);
+	char	   *v = pnstrdup(s, cut);
 
-	appendBinaryStringInfo(buf, s, cut);
 	if (cut < len)
-		appendStringInfoString(buf, "...");
+	{
+		char	   *w = psprintf("%s...", v);
+
+		pfree(v);
+		v = w;
+	}
+	sl_append_data_text(buf, v);
+	pfree(v);
 }
 
 void
@@ -84,7 +117,7 @@ sl_append_json_value(StringInfo buf, const SlColumn *col, const char *text)
 		case SL_JSON_STRING:
 			break;
 	}
-	escape_json(buf, text);
+	sl_append_data_text(buf, text);
 }
 
 static int
@@ -238,11 +271,12 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 	int			c;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "Table %s.%s", t->nspname, t->relname);
+	appendStringInfoString(&buf, "Table ");
+	sl_append_data_text(&buf, psprintf("%s.%s", t->nspname, t->relname));
 	if (t->comment)
 	{
-		appendStringInfoString(&buf, ": ");
-		appendStringInfoString(&buf, t->comment);
+		appendStringInfoString(&buf, ", described as ");
+		sl_append_data_text(&buf, t->comment);
 	}
 	appendStringInfo(&buf, "\nColumns (%d), in order:\n", t->ncols);
 	for (c = 0; c < t->ncols; c++)
@@ -250,7 +284,10 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 		const SlColumn *col = &t->cols[c];
 		int			k;
 
-		appendStringInfo(&buf, "- %s: %s", col->name, col->typname);
+		appendStringInfoString(&buf, "- ");
+		sl_append_data_text(&buf, col->name);
+		appendStringInfoString(&buf, ": ");
+		sl_append_data_text(&buf, col->typname);
 		if (col->notnull)
 			appendStringInfoString(&buf, ", NOT NULL");
 		if (col->nlabels > 0)
@@ -259,24 +296,39 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 			for (k = 0; k < col->nlabels; k++)
 			{
 				appendStringInfoString(&buf, k ? ", " : " ");
-				escape_json(&buf, col->labels[k]);
+				sl_append_data_text(&buf, col->labels[k]);
 			}
 		}
 		if (col->domain_checks)
-			appendStringInfo(&buf, ", domain rule %s", col->domain_checks);
+		{
+			appendStringInfoString(&buf, ", domain rule ");
+			sl_append_data_text(&buf, col->domain_checks);
+		}
 		if (c == t->label_col)
 			appendStringInfoString(&buf, ", the LABEL (the target that models predict from the other columns)");
 		appendStringInfoChar(&buf, '.');
 		if (col->comment)
-			appendStringInfo(&buf, " Meaning: %s.", col->comment);
+		{
+			appendStringInfoString(&buf, " Meaning: ");
+			sl_append_data_text(&buf, col->comment);
+			appendStringInfoChar(&buf, '.');
+		}
 		if (with_stats)
 			describe_seed_values(&buf, col, seeds, c);
 		appendStringInfoChar(&buf, '\n');
 	}
 	for (c = 0; c < t->nchecks; c++)
-		appendStringInfo(&buf, "Every row satisfies %s.\n", t->check_src[c]);
+	{
+		appendStringInfoString(&buf, "Every row satisfies ");
+		sl_append_data_text(&buf, t->check_src[c]);
+		appendStringInfoString(&buf, ".\n");
+	}
 	if (condition)
-		appendStringInfo(&buf, "Every NEW row must also satisfy this SQL condition: %s\n", condition);
+	{
+		appendStringInfoString(&buf, "Every NEW row must also satisfy this SQL condition: ");
+		sl_append_data_text(&buf, condition);
+		appendStringInfoChar(&buf, '\n');
+	}
 	if (with_stats)
 		appendStringInfo(&buf, "The description summarises %d real rows.", seeds->nrows);
 	return buf.data;
@@ -374,11 +426,11 @@ row_chars(const SlTable *t, const SlRowSet *seeds, bool as_object)
 }
 
 /*
- * Tokens from characters.  JSON full of numbers and punctuation runs at
- * about three characters a token with common tokenizers, English prose at
- * four: three errs on the safe side.
+ * Tokens from characters: samplellm.chars_per_token (JSON full of numbers
+ * and punctuation measured 2.35 to 3 characters a token with GPT-4o's
+ * tokenizer, docs/bench_stage1.md; English prose runs at four).
  */
-#define CHARS_PER_TOKEN 3.0
+#define CHARS_PER_TOKEN sl_chars_per_token
 #define PROMPT_FRAMING_CHARS 600	/* tags, instructions around the parts */
 #define REASONING_TOKENS 300		/* "under 150 words" of reasoning */
 
@@ -427,6 +479,7 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	if (fixed_tokens + p->max_exemplars * ex_tokens + max_tokens > context_tokens)
 		p->max_tokens = (int) (context_tokens - fixed_tokens - p->max_exemplars * ex_tokens);
 	out_row_tokens = row_chars(t, seeds, true) / CHARS_PER_TOKEN;
+	p->out_row_chars = row_chars(t, seeds, true);
 	if (p->max_tokens < REASONING_TOKENS + 2 * out_row_tokens)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -445,11 +498,11 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 }
 
 char *
-sl_prompt_body(const SlPrompt *p, const int *exemplars, int nex, int nrows,
-			   int64 request_seed, bool with_schema)
+sl_prompt_body(const SlPrompt *p, const SlRowSet *seeds, const int *exemplars,
+			   int nex, int nrows, const char *instruction, int64 request_seed,
+			   bool with_schema)
 {
 	const SlTable *t = p->table;
-	const SlRowSet *seeds = p->seeds;
 	StringInfoData user;
 	StringInfoData body;
 	int			i;
@@ -478,6 +531,8 @@ sl_prompt_body(const SlPrompt *p, const int *exemplars, int nex, int nrows,
 	appendStringInfo(&user, "</exemplars>\n\nWrite exactly %d new rows.", nrows);
 	if (t->label_col >= 0)
 		appendStringInfo(&user, " The label column is %s.", t->cols[t->label_col].name);
+	if (instruction)
+		appendStringInfo(&user, " %s", instruction);
 	if (!with_schema)
 		appendStringInfo(&user, " Answer with only the JSON object, whose \"rows\" is a list of "
 						 "objects with the keys %s.", p->exemplar_header);

@@ -28,6 +28,7 @@ typedef struct SlPrompt
 	int			max_exemplars;	/* per request, after the context budget */
 	bool		stats_dropped;	/* the budget left no room for seed statistics */
 	int			est_prompt_tokens;	/* estimate with max_exemplars exemplars */
+	double		out_row_chars;	/* one answer row as JSON, on average */
 } SlPrompt;
 
 /*
@@ -46,8 +47,13 @@ extern SlPrompt *sl_prompt_create(const SlTable *t, const SlRowSet *seeds,
  * the given seed rows as exemplars.  Without the schema, the answer format
  * is only described in the prompt (for servers that reject response_format).
  */
-extern char *sl_prompt_body(const SlPrompt *p, const int *exemplars, int nex,
-							int nrows, int64 request_seed, bool with_schema);
+extern char *sl_prompt_body(const SlPrompt *p, const SlRowSet *ex_rows,
+							const int *exemplars, int nex, int nrows,
+							const char *instruction, int64 request_seed,
+							bool with_schema);
+
+/* Appends data or catalog text as a JSON string that cannot break out. */
+extern void sl_append_data_text(StringInfo buf, const char *s);
 
 /* Appends a cell as a JSON value of the column's JSON type. */
 extern void sl_append_json_value(StringInfo buf, const SlColumn *col,

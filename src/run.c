@@ -188,6 +188,18 @@ shortfall_error(SlRun *run)
 	sl_run_append_reasons(&detail, run);
 	append_responses(&detail, run);
 	appendStringInfoChar(&detail, '.');
+	if (run->ngroups > 0)
+	{
+		int			g;
+
+		appendStringInfoString(&detail, " Valid rows per group:");
+		for (g = 0; g < run->ngroups; g++)
+			appendStringInfo(&detail, "%s %s = %s: " INT64_FORMAT " of %d",
+							 g ? "," : "", run->t->cols[run->t->label_col].name,
+							 run->groups[g].label ? run->groups[g].label : "(other values)",
+							 run->groups[g].have, run->groups[g].quota);
+		appendStringInfoChar(&detail, '.');
+	}
 
 	if (run->stop && strcmp(run->stop, "calls") == 0)
 		hint = "Raise samplellm.max_calls_per_statement, or ask for fewer rows.";
@@ -201,6 +213,8 @@ shortfall_error(SlRun *run)
 	ereport(ERROR,
 			(errcode(run->stop && strcmp(run->stop, "collapse") != 0 ?
 					 ERRCODE_PROGRAM_LIMIT_EXCEEDED : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 run->ngroups > 0 ?
+			 errmsg("samplellm could not meet the per_group quotas") :
 			 errmsg("samplellm obtained only " INT64_FORMAT " of %d valid rows",
 					run->prefix_valid, run->n),
 			 errdetail_internal("%s", detail.data),
@@ -270,6 +284,20 @@ choose_rows(SlRun *run, const SlRowSet *pool)
 	int			i;
 
 	memset(&run->s2, 0, sizeof(SlStage2Result));
+	if (run->ngroups > 0)
+	{
+		/* Stage 2 weighs the whole pool; each group draws its quota. */
+		if (run->resample == SL_RESAMPLE_ATTRIBUTION)
+		{
+			stage2_options(&opt, sl_mix_seed(run->seed, 200));
+			sl_stage2_select(run->t, run->target_rows, pool, run->n, &opt, &run->s2);
+			run->s2_ran = true;
+		}
+		sl_quota_draw(run, pool, run->s2_ran ? run->s2.log_weights : NULL);
+		if (run->s2.nchosen != run->n)
+			elog(ERROR, "samplellm: the groups drew %d of %d rows", run->s2.nchosen, run->n);
+		return;
+	}
 	switch (run->resample)
 	{
 		case SL_RESAMPLE_NONE:
@@ -332,7 +360,7 @@ sl_run_prepare(SlRun *run, Oid rowtype, const SlRunOptions *opt)
 								 GUC_ACTION_SAVE, true, 0, false);
 
 	run->t = sl_table_open(rowtype, opt->label);
-	if (!run->builtin)
+	if (!run->builtin && !run->estimate_only)
 		sl_stage1_check_settings(run);
 	run->seeds = sl_seeds_read(run->t, opt->max_seed_rows, run->seed, &run->seen_rows);
 	if (run->seeds->nrows == 0)
@@ -377,8 +405,17 @@ sl_run_prepare(SlRun *run, Oid rowtype, const SlRunOptions *opt)
 			run->target_rows = run->seeds;
 	}
 
+	if (opt->per_group)
+		sl_quota_parse(run, opt->per_group);
+
 	if (!run->builtin)
 	{
+		int			g;
+
+		for (g = 0; g < run->ngroups; g++)
+			if (run->groups[g].seeds)
+				run->groups[g].plan = sl_exemplars_plan(run->t, run->groups[g].seeds, sl_clusters,
+														sl_mix_seed(run->seed, 7 + 1000 * (g + 1)));
 		run->plan = sl_exemplars_plan(run->t, run->target_rows, sl_clusters,
 									  sl_mix_seed(run->seed, 7));
 		run->prompt = sl_prompt_create(run->t, run->target_rows, sl_rows_per_call,
@@ -400,7 +437,7 @@ sl_run_execute(SlRun *run)
 		sl_stage1_builtin(run);
 	else
 		sl_stage1_llm(run);
-	if (run->prefix_valid < run->n)
+	if (run->ngroups > 0 ? !sl_quota_satisfied(run, true) : run->prefix_valid < run->n)
 		shortfall_error(run);
 
 	/* The pool: valid candidates in request order. */

@@ -42,6 +42,18 @@ typedef struct SlRunOptions
 	const char *per_group;		/* JSON quotas by label value, or NULL */
 } SlRunOptions;
 
+/* per_group: one quota per listed label value, and one for the rest. */
+typedef struct SlGroup
+{
+	char	   *label;			/* canonical label text; NULL: all others */
+	int			quota;			/* rows returned */
+	int			target;			/* valid candidates wanted */
+	int64		have;			/* valid candidates in the answered prefix */
+	SlRowSet   *seeds;			/* target rows with this label, or NULL */
+	SlExemplarPlan *plan;		/* exemplar clusters of those, or NULL */
+	char	   *instruction;	/* what its requests ask for, or NULL */
+} SlGroup;
+
 typedef struct SlRun
 {
 	MemoryContext cxt;			/* the whole run */
@@ -83,7 +95,12 @@ typedef struct SlRun
 	TimestampTz start;
 	TimestampTz last_progress;
 
+	int			ngroups;		/* per_group quotas, or 0 */
+	SlGroup    *groups;
+	int		   *schedule;		/* request index -> group, grown on demand */
+	int			schedule_len;
 	bool		builtin;		/* samplellm.provider = 'builtin' */
+	bool		estimate_only;	/* samplellm_estimate: no request is sent */
 	const char *condition;
 	SlRowSet   *target_rows;	/* seeds satisfying the condition (or all) */
 	char	   *url;			/* chat/completions URL */
@@ -106,6 +123,18 @@ extern void sl_run_append_reasons(StringInfo buf, const SlRun *run);
 /* stage1.c */
 extern void sl_stage1_llm(SlRun *run);
 extern void sl_stage1_check_settings(SlRun *run);
+extern char *sl_stage1_request_body(SlRun *run, int index, bool with_schema);
+
+/* estimate.c: the calls and tokens of a run, without sending a request */
+extern Datum sl_estimate(FunctionCallInfo fcinfo, const SlRunOptions *opt, Oid rowtype);
+
+/* quota.c: per_group */
+extern void sl_quota_parse(SlRun *run, const char *per_group);
+extern int	sl_quota_group_of(const SlRun *run, const SlRowSet *rs, int r);
+extern int	sl_quota_request_group(SlRun *run, int index);
+extern void sl_quota_count(SlRun *run, const SlRowSet *rows);
+extern bool sl_quota_satisfied(const SlRun *run, bool quotas_only);
+extern void sl_quota_draw(SlRun *run, const SlRowSet *pool, const double *logw);
 
 /* stage1_builtin.c */
 extern void sl_stage1_builtin(SlRun *run);

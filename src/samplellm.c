@@ -48,6 +48,7 @@ int			sl_max_cluster_size = 4;
 int			sl_epochs = 100;
 int			sl_context_tokens = 8192;
 bool		sl_memorization_guard = true;
+double		sl_chars_per_token = 2.7;
 
 static const struct config_enum_entry provider_options[] = {
 	{"openai", SL_PROVIDER_OPENAI, false},
@@ -271,6 +272,12 @@ _PG_init(void)
 							&sl_context_tokens, 8192, 1024, 10000000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomRealVariable("samplellm.chars_per_token",
+							 "Sets the characters per token that prompt budgets and cost estimates assume.",
+							 "JSON with numbers runs at about 2.4 to 3 characters a token with common tokenizers.",
+							 &sl_chars_per_token, 2.7, 1.0, 10.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("samplellm.memorization_guard",
 							 "Rejects generated rows equal to a seed row that occurs once in the seeds.",
 							 NULL,

@@ -55,6 +55,7 @@ extern int	sl_max_cluster_size;
 extern int	sl_epochs;
 extern int	sl_context_tokens;
 extern bool sl_memorization_guard;
+extern double sl_chars_per_token;
 
 /* ---- the source table, as the pipeline sees it (catalog.c) ---- */
 

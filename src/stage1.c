@@ -140,8 +140,8 @@ interleave_clusters(const SlExemplarPlan *plan, int per, int *ex, int nex, int k
 	return m;
 }
 
-static char *
-request_body(SlRun *run, int index, bool with_schema)
+char *
+sl_stage1_request_body(SlRun *run, int index, bool with_schema)
 {
 	int		   *ex;
 	int			nex;
@@ -149,13 +149,30 @@ request_body(SlRun *run, int index, bool with_schema)
 	MemoryContext old = MemoryContextSwitchTo(run->cxt);
 	char	   *body;
 
+	const SlExemplarPlan *plan = run->plan;
+	const SlRowSet *ex_rows = run->prompt->seeds;
+	const char *instruction = NULL;
+
+	/* A per_group request shows that group's rows and asks for its label. */
+	if (run->ngroups > 0)
+	{
+		const SlGroup *grp = &run->groups[sl_quota_request_group(run, index)];
+
+		if (grp->plan)
+		{
+			plan = grp->plan;
+			ex_rows = grp->seeds;
+		}
+		instruction = grp->instruction;
+	}
 	pg_prng_seed(&rng, sl_mix_seed(run->seed, 1000 + (uint64) index));
-	ex = palloc(sizeof(int) * run->plan->k * sl_exemplars_per_cluster);
-	nex = sl_exemplars_draw(run->plan, sl_exemplars_per_cluster, &rng, ex);
+	ex = palloc(sizeof(int) * plan->k * sl_exemplars_per_cluster);
+	nex = sl_exemplars_draw(plan, sl_exemplars_per_cluster, &rng, ex);
 	if (nex > run->prompt->max_exemplars)
-		nex = interleave_clusters(run->plan, sl_exemplars_per_cluster, ex, nex,
+		nex = interleave_clusters(plan, sl_exemplars_per_cluster, ex, nex,
 								  run->prompt->max_exemplars);
-	body = sl_prompt_body(run->prompt, ex, nex, run->prompt->rows_per_call,
+	body = sl_prompt_body(run->prompt, ex_rows, ex, nex, run->prompt->rows_per_call,
+						  instruction,
 						  (int64) (sl_mix_seed(run->seed, (uint64) index) & 0x7fffffff),
 						  with_schema);
 	pfree(ex);
@@ -200,7 +217,11 @@ take_answer(SlRun *run, int idx, const char *body, size_t len)
 	MemoryContextReset(run->respcxt);
 
 	while (run->prefix < run->issued && run->results[run->prefix] != NULL)
+	{
+		if (run->ngroups > 0)
+			sl_quota_count(run, run->results[run->prefix]);
 		run->prefix_valid += run->results[run->prefix++]->nrows;
+	}
 
 	now = GetCurrentTimestamp();
 	if (TimestampDifferenceExceeds(run->last_progress, now, PROGRESS_INTERVAL_MS))
@@ -210,6 +231,8 @@ take_answer(SlRun *run, int idx, const char *body, size_t len)
 				(errmsg_internal("samplellm: " INT64_FORMAT " of %d valid rows after %d answers",
 								 run->prefix_valid, run->target, run->answered)));
 	}
+	if (run->ngroups > 0)
+		return !sl_quota_satisfied(run, false);
 	return run->prefix_valid < run->target;
 }
 
@@ -220,9 +243,16 @@ want_request(SlRun *run)
 	double		per = valid_per_answer(run);
 	int			inflight = run->issued - run->answered;
 
-	if (run->stop || run->prefix_valid >= run->target)
+	if (run->stop)
 		return false;
-	if (run->valid + inflight * per >= run->target)
+	if (run->ngroups > 0)
+	{
+		/* Groups fill at their own pace: ask until every one is full. */
+		if (sl_quota_satisfied(run, false))
+			return false;
+	}
+	else if (run->prefix_valid >= run->target ||
+			 run->valid + inflight * per >= run->target)
 		return false;
 	if (run->http.attempts >= sl_max_calls)
 	{
@@ -287,7 +317,7 @@ next_body(void *arg, int http_index)
 		size_t		len;
 
 		ensure_capacity(run, idx, http_index);
-		body = request_body(run, idx, !run->no_schema);
+		body = sl_stage1_request_body(run, idx, !run->no_schema);
 		run->issued = idx + 1;
 		cached = sl_cache_get(run->url, sl_model, body, &len);
 		if (cached)
@@ -314,7 +344,7 @@ fallback_body(void *arg, int http_index, const char *body, size_t len)
 	if (run->no_schema)
 		return NULL;
 	run->no_schema = true;
-	return request_body(run, run->req_of[http_index], false);
+	return sl_stage1_request_body(run, run->req_of[http_index], false);
 }
 
 static bool

@@ -24,43 +24,74 @@
 #define MAX_BATCHES 20
 #define COLLAPSE_MIN_BATCHES 3
 
+/* Proposes about what the acceptance so far says is needed, plus a margin. */
+static void
+propose_into(SlRun *run, const SlRowSet *from, int64 need, uint64 seed, SlRowSet *rows)
+{
+	const SlTable *t = run->t;
+	double		accept = run->received > 0 ? (double) run->valid / run->received : 1.0;
+	int			nprop = (int) Min(ceil(need / Max(accept, 0.05) * 1.1) + 16, 1000000.0);
+	MemoryContext old;
+	char	  **texts;
+	int			r;
+
+	old = MemoryContextSwitchTo(run->respcxt);
+	texts = sl_builtin_propose(t, from, nprop, seed);
+	MemoryContextSwitchTo(run->cxt);
+	for (r = 0; r < nprop; r++)
+	{
+		run->received++;
+		if (sl_validate_texts(run->validator,
+							  (const char *const *) texts + (size_t) r * t->ncols, rows))
+			run->valid++;
+		if ((r & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(run->respcxt);
+}
+
 void
 sl_stage1_builtin(SlRun *run)
 {
 	const SlTable *t = run->t;
 	int			batch;
 
-	for (batch = 0; batch < MAX_BATCHES && run->prefix_valid < run->target; batch++)
+	for (batch = 0; batch < MAX_BATCHES &&
+		 (run->ngroups > 0 ? !sl_quota_satisfied(run, false) : run->prefix_valid < run->target);
+		 batch++)
 	{
-		int64		need = run->target - run->prefix_valid;
-		double		accept = run->received > 0 ? (double) run->valid / run->received : 1.0;
-		int			nprop;
-		char	  **texts;
-		SlRowSet   *rows;
-		MemoryContext old;
-		int			r;
+		SlRowSet   *rows = sl_rowset_create(t->ncols, 64);
+		int			g;
 
-		/* Propose what the acceptance so far says is needed, plus a margin. */
-		nprop = (int) Min(ceil(need / Max(accept, 0.05) * 1.1) + 16, 1000000.0);
-		old = MemoryContextSwitchTo(run->respcxt);
-		texts = sl_builtin_propose(t, run->target_rows, nprop, sl_mix_seed(run->seed, 5000 + batch));
-		MemoryContextSwitchTo(run->cxt);
-		rows = sl_rowset_create(t->ncols, (int) Min(need, nprop));
-		for (r = 0; r < nprop; r++)
+		/*
+		 * Without groups, one proposal from the target rows; with groups,
+		 * one per group that is short, from the rows with its label (a copula
+		 * fitted on them writes that label).
+		 */
+		for (g = 0; g < Max(run->ngroups, 1); g++)
 		{
-			run->received++;
-			if (sl_validate_texts(run->validator,
-								  (const char *const *) texts + (size_t) r * t->ncols, rows))
-				run->valid++;
-			if ((r & 1023) == 0)
-				CHECK_FOR_INTERRUPTS();
+			const SlRowSet *from = run->target_rows;
+			int64		need = run->target - run->prefix_valid;
+
+			if (run->ngroups > 0)
+			{
+				SlGroup    *grp = &run->groups[g];
+
+				if (grp->have >= grp->target)
+					continue;
+				need = grp->target - grp->have;
+				if (grp->seeds)
+					from = grp->seeds;
+			}
+			propose_into(run, from, need, sl_mix_seed(run->seed, 5000 + batch * 64 + g), rows);
 		}
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(run->respcxt);
 
 		run->results[batch] = rows;
 		run->issued = run->answered = run->prefix = batch + 1;
 		run->prefix_valid += rows->nrows;
+		if (run->ngroups > 0)
+			sl_quota_count(run, rows);
 		if (batch + 1 >= COLLAPSE_MIN_BATCHES && run->valid == 0)
 		{
 			run->stop = "collapse";

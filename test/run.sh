@@ -20,6 +20,7 @@ make -C "$SL_ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$SL_TMP/re
 if [ $status -ne 0 ] && [ -f "$SL_ROOT/regression.diffs" ]; then
 	head -200 "$SL_ROOT/regression.diffs" >&2
 fi
+bash "$SL_ROOT/test/check_faults.sh" "$SL_TMP" || status=1
 sl_check_server_log || status=1
 passed=$(grep -cE '\.\.\. ok ' "$SL_TMP/regress.log" || true)
 failed=$(grep -cE '\.\.\. FAILED' "$SL_TMP/regress.log" || true)

@@ -4,11 +4,15 @@ Run from the repository root:  python3 -m unittest test/test_llm_sim.py
 """
 
 import concurrent.futures
+import email.utils
+import gzip
 import http.client
+import importlib.util
 import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +20,9 @@ import time
 import unittest
 
 SIM = os.path.join(os.path.dirname(os.path.abspath(__file__)), "llm_sim.py")
+_spec = importlib.util.spec_from_file_location("llm_sim", SIM)
+sim = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(sim)
 
 EXEMPLARS = [
     ["age", "income", "city", "signup", "label"],
@@ -52,6 +59,40 @@ def make_body(model="sim", n=4, schema=True, **extra):
                 "required": ["reasoning", "rows"], "additionalProperties": False}}}
     body.update(extra)
     return body
+
+
+def raw_exchange(port, body, timeout=10):
+    """POST body on a bare socket (Connection: close); return (bytes received,
+    how it ended: "eof", "reset" or "timeout" after timeout seconds in all)."""
+    data = json.dumps(body).encode()
+    deadline = time.monotonic() + timeout
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    got = b""
+    try:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Connection: close\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(data) + data)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise socket.timeout()
+            sock.settimeout(left)
+            chunk = sock.recv(65536)
+            if not chunk:
+                return got, "eof"
+            got += chunk
+    except ConnectionResetError:
+        return got, "reset"
+    except socket.timeout:
+        return got, "timeout"
+    finally:
+        sock.close()
+
+
+def split_response(got):
+    head, _, body = got.partition(b"\r\n\r\n")
+    headers = dict(line.split(": ", 1) for line in head.decode().split("\r\n")[1:])
+    return head.split(b" ")[1], headers, body
 
 
 def start_sim(tmp, *extra):
@@ -190,7 +231,9 @@ class SimTest(unittest.TestCase):
         self.assertTrue(all(any(v in bad for v in r.values()) for r in rows))
 
     def test_bad_scenarios(self):
-        for model in ("sim?mixx=1", "sim?mix=2", "sim?content=weird", "sim?label=nope"):
+        for model in ("sim?mixx=1", "sim?mix=2", "sim?content=weird", "sim?label=nope",
+                      "sim?close=weird", "sim?nul=x", "sim?deep=0", "sim?drip=0",
+                      "sim?huge=-1", "sim?badutf8=2"):
             resp, raw = self.chat(make_body(model=model))
             self.assertEqual(resp.status, 400, model)
             self.assertIn("llm_sim", json.loads(raw)["error"]["message"])
@@ -207,6 +250,84 @@ class SimTest(unittest.TestCase):
         self.assertEqual(self.chat(body)[0].status, 200)
         self.assertEqual(self.chat(body)[0].status, 200)
         self.assertEqual(self.chat(make_body(model="sim?fail=503:-1", seed=1))[0].status, 503)
+
+    def test_retry_after_date_and_400(self):
+        resp, raw = self.chat(make_body(model="sim?status=503&retry_after_date=120"))
+        self.assertEqual(resp.status, 503)
+        when = email.utils.parsedate_to_datetime(resp.getheader("Retry-After")).timestamp()
+        self.assertAlmostEqual(when, time.time() + 120, delta=3)
+        resp, raw = self.chat(make_body(model="sim?status=400"))
+        err = json.loads(raw)["error"]
+        self.assertEqual((resp.status, err["code"]), (400, "context_length_exceeded"))
+        self.assertIn("maximum context length", err["message"])
+
+    # -- transport faults (bare sockets: http.client hides how a connection ended) --
+
+    def test_close_modes(self):
+        full, how = raw_exchange(self.port, make_body(model="sim?seed=5"))
+        status, headers, body = split_response(full)
+        self.assertEqual((status, len(body), how), (b"200", int(headers["Content-Length"]), "eof"))
+        for mode, half, want_end in (("headers", False, "eof"), ("short", True, "eof"),
+                                     ("reset", True, "reset")):
+            got, how = raw_exchange(self.port, make_body(model="sim?seed=5&close=" + mode),
+                                    timeout=5)
+            status, headers, body = split_response(got)
+            length = int(headers["Content-Length"])
+            self.assertEqual(status, b"200", mode)
+            self.assertGreater(length, 500, mode)
+            self.assertEqual((len(body), how), (length // 2 if half else 0, want_end), mode)
+        got, how = raw_exchange(self.port, make_body(model="sim?status=503&close=short"),
+                                timeout=5)
+        self.assertEqual((split_response(got)[0], how), (b"503", "eof"))
+
+    def test_drip(self):
+        t0 = time.monotonic()
+        resp, raw = self.chat(make_body(model="sim?status=404&drip=400"))
+        self.assertEqual(resp.status, 404)
+        self.assertGreaterEqual(time.monotonic() - t0, len(raw) / 400 * 0.8)
+        self.assertIn("error", json.loads(raw))
+        got, how = raw_exchange(self.port, make_body(model="sim?drip=5"), timeout=1)
+        status, headers, body = split_response(got)
+        self.assertEqual((status, how), (b"200", "timeout"))
+        self.assertLessEqual(len(body), 8)
+        self.assertGreater(int(headers["Content-Length"]), 100)
+
+    # -- hostile answers --
+
+    def test_huge_and_gzip(self):
+        resp, raw = self.chat(make_body(model="sim?huge=1.5"))
+        self.assertGreaterEqual(len(raw), int(1.5 * 1024 * 1024))
+        self.assertEqual(len(json.loads(json.loads(raw)["choices"][0]["message"]["content"])
+                             ["rows"]), 4)
+        resp, raw = self.chat(make_body(model="sim?gzip=20"),
+                              headers={"Accept-Encoding": "identity"})
+        self.assertEqual(resp.getheader("Content-Encoding"), "gzip")
+        self.assertLess(len(raw), 200 * 1024)
+        plain = gzip.decompress(raw)
+        self.assertGreaterEqual(len(plain), 20 * 1024 * 1024)
+        self.assertEqual(json.loads(plain)["object"], "chat.completion")
+
+    def test_nul_badutf8_deep(self):
+        rows = json.loads(self.content(make_body(model="sim?nul=row")))["rows"]
+        self.assertIn("\x00", rows[0]["city"] + rows[0]["signup"])
+        self.assertTrue(all("\x00" not in json.dumps(r) for r in rows[1:]))
+        self.assertTrue(self.content(make_body(model="sim?nul=envelope")).endswith("}\x00"))
+        resp, raw = self.chat(make_body(model="sim?badutf8=1"))
+        self.assertIn(b'"content": "\xff\xfe\xc0\xaf{', raw)
+        with self.assertRaises(UnicodeDecodeError):
+            raw.decode("utf-8")
+        content = self.content(make_body(model="sim?deep=10000"))
+        self.assertIn('"age": ' + "[" * 10000 + "]" * 10000 + ",", content)
+        self.assertEqual(content.count("[" * 10000), 1)
+        resp, raw = self.chat(make_body(model="sim?deepenv=10000"))
+        self.assertTrue(raw.startswith(b'{"meta": ' + b"[" * 10000 + b"]" * 10000 + b', "id": '))
+
+    def test_inject(self):
+        out = json.loads(self.content(make_body(model="sim?inject=1&think=1", schema=False, n=8)))
+        cities = {r["city"] for r in out["rows"]}
+        self.assertTrue(cities <= set(sim.INJECTIONS) and len(cities) > 1, cities)
+        self.assertTrue(out["reasoning"].startswith(sim.INJECTIONS[0]))
+        self.assertTrue(all(r["signup"][:2] in ("20",) for r in out["rows"]))  # dates stay
 
     def test_status_quota_schema(self):
         resp, raw = self.chat(make_body(model="sim?status=401"),
@@ -264,6 +385,27 @@ class SimTest(unittest.TestCase):
         self.assertEqual(mine[0]["model"], "sim?rows=1")
         self.assertEqual(mine[0]["body"]["seed"], 7)
         self.assertIn("not json", [e["body"] for e in lines])
+
+
+class BlackholeTest(unittest.TestCase):
+    def test_blackhole_never_connects(self):
+        tmp = tempfile.mkdtemp(prefix="llm_sim_test.")
+        hole = os.path.join(tmp, "hole")
+        proc, port = start_sim(tmp, "--blackhole-port-file", hole)
+        try:
+            with open(hole) as f:
+                hole_port = int(f.read())
+            self.assertNotEqual(hole_port, port)
+            t0 = time.monotonic()
+            with self.assertRaises(socket.timeout):
+                socket.create_connection(("127.0.0.1", hole_port), timeout=0.5).close()
+            self.assertGreaterEqual(time.monotonic() - t0, 0.45)
+        finally:
+            proc.kill()
+            proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+            shutil.rmtree(tmp)
 
 
 class RateAndSignalTest(unittest.TestCase):

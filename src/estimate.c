@@ -1,0 +1,111 @@
+/*-------------------------------------------------------------------------
+ *
+ * estimate.c
+ *	  samplellm_estimate(): the calls and tokens a run would spend, from the
+ *	  prompts it would actually send, without sending any.
+ *
+ * The prompt side is exact up to the tokenizer: every request body is built
+ * as the run would build it, and its messages' characters are counted.  The
+ * completion side is a forecast: rows per call times the seeds' average row
+ * as JSON, plus the reasoning.  Characters become tokens at
+ * samplellm.chars_per_token.  It assumes 95% of candidate rows are valid;
+ * the run record (samplellm_runs) shows what a real run spent.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/guc.h"
+#include "utils/tuplestore.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+
+#include "cjson_prelude.h"
+#include "run.h"
+
+/*
+ * Share of candidate rows expected to be valid: a few are copies of seeds
+ * or break a rule even with a good model.
+ */
+#define EXPECTED_ACCEPTANCE 0.95
+/* Characters of the reasoning field an answer starts with (~150 words). */
+#define REASONING_CHARS 400
+/* {"reasoning": "...", "rows": [ ... ]} around the rows */
+#define ANSWER_FRAMING_CHARS 40
+
+/* Characters of the messages' contents of one request body. */
+static double
+message_chars(const char *body)
+{
+	cJSON	   *doc = cJSON_Parse(body);
+	cJSON	   *messages = doc ? cJSON_GetObjectItemCaseSensitive(doc, "messages") : NULL;
+	cJSON	   *m;
+	double		chars = 0;
+
+	cJSON_ArrayForEach(m, messages)
+	{
+		cJSON	   *content = cJSON_GetObjectItemCaseSensitive(m, "content");
+
+		if (cJSON_IsString(content))
+			chars += pg_mbstrlen(content->valuestring);
+	}
+	return chars;
+}
+
+Datum
+sl_estimate(FunctionCallInfo fcinfo, const SlRunOptions *opt, Oid rowtype)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SlRun	   *run;
+	MemoryContext old;
+	Datum		values[7];
+	bool		nulls[7] = {false};
+	int			calls = 0;
+	double		prompt_chars = 0;
+	double		schema_chars = 0;
+	double		completion_chars = 0;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	run = sl_run_create(rsinfo->econtext->ecxt_per_query_memory, opt);
+	run->estimate_only = true;
+	old = MemoryContextSwitchTo(run->cxt);
+	sl_run_prepare(run, rowtype, opt);
+
+	if (!run->builtin)
+	{
+		int			rows = run->prompt->rows_per_call;
+
+		calls = (int) ceil(run->target / (rows * EXPECTED_ACCEPTANCE));
+		for (i = 0; i < calls; i++)
+		{
+			char	   *body = sl_stage1_request_body(run, i, true);
+
+			prompt_chars += message_chars(body);
+			pfree(body);
+			CHECK_FOR_INTERRUPTS();
+		}
+		schema_chars = (double) calls * strlen(run->prompt->schema);
+		completion_chars = (double) calls *
+			(REASONING_CHARS + ANSWER_FRAMING_CHARS + rows * run->prompt->out_row_chars);
+	}
+
+	values[0] = CStringGetTextDatum(run->builtin ? "builtin" : "openai");
+	values[1] = Int32GetDatum(calls);
+	values[2] = Int32GetDatum(run->prompt ? run->prompt->rows_per_call : 0);
+	values[3] = Int64GetDatum((int64) ceil(prompt_chars / sl_chars_per_token));
+	values[4] = Int64GetDatum((int64) ceil(schema_chars / sl_chars_per_token));
+	values[5] = Int64GetDatum((int64) ceil(completion_chars / sl_chars_per_token));
+	values[6] = Int32GetDatum(run->target);
+	MemoryContextSwitchTo(old);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	AtEOXact_GUC(true, run->guc_level);
+	MemoryContextDelete(run->cxt);
+	return (Datum) 0;
+}

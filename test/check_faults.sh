@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# test/check_faults.sh: the fault cases pg_regress cannot drive, run by
+# test/run.sh after the regression suite while its cluster still runs.
+#
+#   bash test/check_faults.sh SL_TMP
+#
+# SL_TMP is test/lib.sh's temp folder (server.log, data/); PGHOST, PGPORT,
+# PGUSER and SAMPLELLM_SIM_URL come from the environment test/lib.sh sets.
+# Checks:
+#   - black-holed connect: samplellm.connect_timeout ends the attempt (a port
+#     whose accept queue is full drops SYNs, so connect() really hangs; a
+#     server that merely stalls before answering has already completed the
+#     TCP handshake and exercises the request timeout instead)
+#   - statement_timeout and pg_cancel_backend while connecting, and
+#     pg_cancel_backend during a retry backoff (statement_timeout cannot fire
+#     there: samplellm refuses a wait that would pass the deadline)
+#   - pg_terminate_backend mid-transfer and during a backoff: the backend
+#     exits cleanly, the server keeps answering
+#   - the fake API keys of sql/faults.sql and sql/security.sql appear in no
+#     test output, nowhere in the server log and nowhere in the data
+#     directory, though the simulator received them
+# Prints one "ok"/"not ok" line per check; exit status 1 if any failed.
+set -uo pipefail
+
+SL_TMP=${1:?usage: check_faults.sh SL_TMP}
+SL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+WORK=$SL_TMP/faults
+DB=sl_faults
+failures=0
+sim_pid=
+
+mkdir -p "$WORK"
+chmod 755 "$WORK"
+
+ok() { printf 'ok - %s\n' "$*"; }
+not_ok() { printf 'not ok - %s\n' "$*"; failures=$((failures + 1)); }
+check() {	# check DESCRIPTION COMMAND...
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else not_ok "$what"; fi
+}
+now() { date +%s.%N; }
+# less SECONDS A B: is B - A < SECONDS?
+less() { awk -v d="$1" -v a="$2" -v b="$3" 'BEGIN { exit !(b - a < d) }'; }
+
+cleanup() {
+	if [ -n "$sim_pid" ]; then kill "$sim_pid" 2>/dev/null; wait "$sim_pid" 2>/dev/null; fi
+	"$PG_BIN/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
+}
+trap cleanup EXIT
+
+q() {	# q SQL...: run in the test database, quietly, bounded
+	timeout 60 "$PG_BIN/psql" -X -q -At -v ON_ERROR_STOP=1 -d "$DB" "$@"
+}
+
+# A second simulator (the suite's own keeps running) with a black hole.
+python3 "$SL_ROOT/test/llm_sim.py" --port 0 --port-file "$WORK/sim.port" \
+	--log "$WORK/sim.jsonl" --seed 1 --blackhole-port-file "$WORK/hole.port" \
+	>"$WORK/sim.out" 2>&1 &
+sim_pid=$!
+for _ in $(seq 1 100); do
+	[ -s "$WORK/sim.port" ] && break
+	sleep 0.1
+done
+if [ ! -s "$WORK/sim.port" ]; then
+	cat "$WORK/sim.out" >&2
+	not_ok "second simulator started"
+	exit 1
+fi
+SIM_URL="http://127.0.0.1:$(cat "$WORK/sim.port")/v1"
+HOLE_URL="http://127.0.0.1:$(cat "$WORK/hole.port")/v1"
+
+PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null
+q <<EOF
+CREATE EXTENSION samplellm;
+ALTER DATABASE $DB SET samplellm.endpoint = '$SIM_URL';
+ALTER DATABASE $DB SET samplellm.model = 'sim';
+ALTER DATABASE $DB SET samplellm.max_concurrency = 1;
+ALTER DATABASE $DB SET client_min_messages = warning;
+CREATE TABLE t (id int NOT NULL, g text NOT NULL);
+INSERT INTO t SELECT i, 'g' || i % 3 FROM generate_series(1, 60) i;
+EOF
+GEN="SELECT count(*) FROM samplellm_generate(NULL::t, 5, resample => 'none')"
+
+# run_case NAME SETTINGS: runs GEN with SETTINGS in a background psql named
+# NAME (application_name); output in $WORK/NAME.out; sets case_pid.
+run_case() {
+	local name=$1 settings=$2
+	PGAPPNAME=$name timeout 60 "$PG_BIN/psql" -X -d "$DB" -v VERBOSITY=verbose \
+		-c "$settings" -c "$GEN" -c "SELECT 'session still usable'" \
+		>"$WORK/$name.out" 2>&1 &
+	case_pid=$!
+}
+# backend_of NAME: the backend pid of application NAME, once it waits on the network
+backend_of() {
+	local pid=
+	for _ in $(seq 1 100); do
+		pid=$(q -c "SELECT pid FROM pg_stat_activity WHERE application_name = '$1'
+		            AND wait_event_type = 'Extension' AND state = 'active'")
+		[ -n "$pid" ] && { echo "$pid"; return 0; }
+		sleep 0.05
+	done
+	return 1
+}
+
+# 1. black-holed connect: connect_timeout ends each attempt (not the
+#    statement_timeout guard, not the 60 s request timeout)
+t0=$(now)
+out=$(q -v VERBOSITY=verbose -c "SET samplellm.endpoint = '$HOLE_URL'" \
+	-c "SET samplellm.connect_timeout = '300ms'" -c "SET samplellm.request_timeout = '60s'" \
+	-c "SET samplellm.max_retries = 1" -c "SET statement_timeout = '10s'" -c "$GEN" 2>&1)
+t1=$(now)
+check "black hole: connect timeout, SQLSTATE 08006" \
+	grep -q "ERROR:  08006: could not reach the LLM endpoint" <<<"$out"
+check "black hole: curl reports the connect timeout" \
+	grep -q "Timeout was reached (Connection timed out); 2 attempts" <<<"$out"
+check "black hole: bounded (2 attempts of 300 ms, under 3 s)" less 3 "$t0" "$t1"
+
+# 2. statement_timeout while connecting
+t0=$(now)
+out=$(timeout 60 "$PG_BIN/psql" -X -d "$DB" -v VERBOSITY=verbose \
+	-c "SET samplellm.endpoint = '$HOLE_URL'" -c "SET samplellm.connect_timeout = '60s'" \
+	-c "SET statement_timeout = '1s'" -c "$GEN" -c "SELECT 'session still usable'" 2>&1)
+t1=$(now)
+check "statement_timeout while connecting: 57014" \
+	grep -q "ERROR:  57014: canceling statement due to statement timeout" <<<"$out"
+check "statement_timeout while connecting: within 1.5 s" less 1.5 "$t0" "$t1"
+check "statement_timeout while connecting: session usable" \
+	grep -q "session still usable" <<<"$out"
+
+# 3. pg_cancel_backend while connecting, and during a retry backoff
+#    (the server asks to wait 30 s before the retry)
+for c in "connect|SET samplellm.endpoint = '$HOLE_URL'; SET samplellm.connect_timeout = '60s'" \
+	"backoff|SET samplellm.model = 'sim?fail=503:-1&retry_after=30&seed=11'; SET samplellm.max_retries = 3"; do
+	name=sl_cancel_${c%%|*}
+	run_case "$name" "${c#*|}"
+	if pid=$(backend_of "$name"); then
+		sleep 0.5
+		t0=$(now)
+		q -c "SELECT pg_cancel_backend($pid)" >/dev/null
+		wait "$case_pid"
+		t1=$(now)
+		check "cancel during ${c%%|*}: 57014" \
+			grep -q "ERROR:  57014: canceling statement due to user request" "$WORK/$name.out"
+		check "cancel during ${c%%|*}: within 1 s" less 1 "$t0" "$t1"
+		check "cancel during ${c%%|*}: session usable" grep -q "session still usable" "$WORK/$name.out"
+	else
+		wait "$case_pid"
+		not_ok "cancel during ${c%%|*}: the call never waited on the network"
+		cat "$WORK/$name.out" >&2
+	fi
+done
+check "cancel during backoff: it was a backoff (one request only)" \
+	test "$(grep -c 'seed=11' "$WORK/sim.jsonl")" -eq 1
+
+# 4. pg_terminate_backend mid-transfer (the body drips at 5 bytes/s) and
+#    during a backoff: the backend exits cleanly, the server keeps answering
+for c in "transfer|SET samplellm.model = 'sim?drip=5&seed=12'" \
+	"backoff|SET samplellm.model = 'sim?fail=503:-1&retry_after=30&seed=13'; SET samplellm.max_retries = 3"; do
+	name=sl_terminate_${c%%|*}
+	run_case "$name" "${c#*|}"
+	if pid=$(backend_of "$name"); then
+		sleep 0.5
+		t0=$(now)
+		q -c "SELECT pg_terminate_backend($pid, 5000)" >/dev/null
+		wait "$case_pid"
+		t1=$(now)
+		check "terminate during ${c%%|*}: FATAL 57P01" \
+			grep -q "FATAL:  57P01: terminating connection due to administrator command" "$WORK/$name.out"
+		check "terminate during ${c%%|*}: within 1 s" less 1 "$t0" "$t1"
+		check "terminate during ${c%%|*}: server still answers" \
+			test "$(q -c 'SELECT 1')" = 1
+	else
+		wait "$case_pid"
+		not_ok "terminate during ${c%%|*}: the call never waited on the network"
+		cat "$WORK/$name.out" >&2
+	fi
+done
+check "terminate mid-transfer: the body had started" grep -q 'seed=12' "$WORK/sim.jsonl"
+check "no crashed backend in the server log" \
+	bash -c "! grep -qE 'terminated by signal|server process .* was terminated|PANIC' '$SL_TMP/server.log'"
+
+# 5. the fake keys (built in SQL from md5, so no statement text holds them)
+#    reached the simulator but no output, log or data file
+for k in "faultkey|samplellm faults" "seckey|samplellm security"; do
+	secret=$(printf %s "${k#*|}" | md5sum | cut -c1-32)
+	key="sk-fake-${k%%|*}-$secret"
+	if [ -n "${SIM_LOG:-}" ] && grep -q "Bearer $key" "$SIM_LOG"; then
+		ok "key ${k%%|*}: the simulator received it"
+	else
+		not_ok "key ${k%%|*}: the simulator received it (SIM_LOG=${SIM_LOG:-unset})"
+	fi
+	check "key ${k%%|*}: in no regression output" \
+		bash -c "! grep -rl '$secret' '$SL_ROOT/results' '$SL_ROOT/regression.out' 2>/dev/null | grep -q ."
+	check "key ${k%%|*}: not in the server log" bash -c "! grep -q '$secret' '$SL_TMP/server.log'"
+	check "key ${k%%|*}: in no file of the data directory" \
+		bash -c "! grep -rla '$secret' '$SL_TMP/data' 2>/dev/null | grep -q ."
+done
+check "the server log saw log_statement = all (the key check is not vacuous)" \
+	grep -q "statement: SELECT \* FROM sec_error('sim?status=401')" "$SL_TMP/server.log"
+
+if [ "$failures" -ne 0 ]; then
+	echo "check_faults: $failures check(s) failed" >&2
+	exit 1
+fi
+echo "check_faults: all checks passed"
