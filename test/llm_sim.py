@@ -645,6 +645,9 @@ def status_error(status, auth):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without TCP_NODELAY the body
+    # waits ~40 ms for the client's delayed ACK (Nagle), on every answer.
+    disable_nagle_algorithm = True
     server_version = "llm_sim/1"
 
     def log_message(self, *args):         # the --log file is the record
