@@ -138,3 +138,19 @@ SET samplellm.provider = 'builtin';
 SELECT provider, calls, prompt_tokens, completion_tokens FROM samplellm_estimate('alltypes', 200);
 RESET samplellm.provider;
 RESET samplellm.max_concurrency;
+
+-- PII: excluded columns never appear in a request and get values locally
+CREATE TABLE patients (id int NOT NULL, ssn text NOT NULL, age int NOT NULL, smoker bool NOT NULL);
+INSERT INTO patients SELECT i, 'SSN-' || lpad((i * 7919 % 1000000)::text, 6, '0'), 20 + i % 60, i % 4 = 0
+FROM generate_series(1, 120) i;
+SELECT sim_last_seq() AS seq_before \gset
+SELECT count(*) AS rows, bool_and(ssn LIKE 'SSN-%') AS ssn_filled_locally,
+       bool_and(ssn IN (SELECT ssn FROM patients)) AS ssn_from_real_values
+FROM samplellm_generate(NULL::patients, 30, label => 'smoker', seed => 73, exclude => '{ssn}');
+SELECT count(*) > 0 AS requests_sent,
+       bool_and(strpos(r->>'body', 'ssn') = 0 AND strpos(r->>'body', 'SSN-') = 0) AS no_request_names_or_shows_ssn
+FROM sim_requests() r WHERE (r->>'seq')::int > :seq_before;
+SELECT * FROM samplellm_generate(NULL::patients, 5, exclude => '{nope}');
+SELECT * FROM samplellm_generate(NULL::patients, 5, label => 'smoker', exclude => '{smoker}');
+SELECT * FROM samplellm_generate(NULL::patients, 5, exclude => '{ssn}', condition => 'ssn <> ''x''');
+SELECT * FROM samplellm_generate(NULL::patients, 5, exclude => '{id,ssn,age,smoker}');

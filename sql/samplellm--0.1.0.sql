@@ -12,12 +12,13 @@ CREATE FUNCTION @extschema@.samplellm_generate(
     resample text DEFAULT 'attribution',
     oversample float8 DEFAULT NULL,
     condition text DEFAULT NULL,
-    per_group text DEFAULT NULL)
+    per_group text DEFAULT NULL,
+    exclude text[] DEFAULT NULL)
 RETURNS SETOF anyelement
 AS 'MODULE_PATHNAME', 'samplellm_generate'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 
-COMMENT ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text) IS
+COMMENT ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) IS
 'Generates n synthetic rows typed like the source table (pass NULL::table) with an LLM, from the table''s real rows';
 
 CREATE FUNCTION @extschema@.samplellm_last_run()
@@ -105,15 +106,16 @@ CREATE FUNCTION @extschema@.samplellm_generate_into(
     oversample float8 DEFAULT NULL,
     condition text DEFAULT NULL,
     per_group text DEFAULT NULL,
+    exclude text[] DEFAULT NULL,
     idempotency_key text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'samplellm_generate_into'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 
-COMMENT ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text) IS
+COMMENT ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) IS
 'Inserts n generated rows of source into target, all or nothing; returns the run id (see samplellm_runs)';
 
-REVOKE ALL ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.samplellm_estimate(
     source regclass,
@@ -124,16 +126,17 @@ CREATE FUNCTION @extschema@.samplellm_estimate(
     resample text DEFAULT 'attribution',
     oversample float8 DEFAULT NULL,
     condition text DEFAULT NULL,
-    per_group text DEFAULT NULL)
+    per_group text DEFAULT NULL,
+    exclude text[] DEFAULT NULL)
 RETURNS TABLE (provider text, calls integer, rows_per_call integer, prompt_tokens bigint,
                schema_tokens bigint, completion_tokens bigint, candidates integer)
 AS 'MODULE_PATHNAME', 'samplellm_estimate'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 
-COMMENT ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text) IS
+COMMENT ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text, text[]) IS
 'The LLM calls and tokens samplellm_generate would spend, from the prompts it would build, without calling the LLM';
 
-REVOKE ALL ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text, text[]) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.samplellm_interactions(
     source regclass,
@@ -192,6 +195,6 @@ REVOKE ALL ON FUNCTION @extschema@.samplellm_cache_stats() FROM PUBLIC;
 
 -- Sending rows to a third party and spending money are decisions: nobody
 -- but the owner runs these until granted (see README, Privileges).
-REVOKE ALL ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.samplellm_last_run() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.samplellm_interactions(regclass, text, bigint, integer) FROM PUBLIC;

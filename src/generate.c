@@ -21,6 +21,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/memutils.h"
@@ -92,6 +93,24 @@ parse_run_options(FunctionCallInfo fcinfo, int first, SlRunOptions *opt)
 		text_to_cstring(PG_GETARG_TEXT_PP(first + 6));
 	opt->per_group = PG_ARGISNULL(first + 7) ? NULL :
 		text_to_cstring(PG_GETARG_TEXT_PP(first + 7));
+	if (!PG_ARGISNULL(first + 8))
+	{
+		Datum	   *elems;
+		bool	   *enulls;
+		int			k;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(first + 8), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &enulls, &opt->nexclude);
+		opt->exclude = palloc(sizeof(char *) * Max(opt->nexclude, 1));
+		for (k = 0; k < opt->nexclude; k++)
+		{
+			if (enulls[k])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("exclude must not contain NULL")));
+			opt->exclude[k] = TextDatumGetCString(elems[k]);
+		}
+	}
 }
 
 /* Receives the chosen rows of a finished run, in order. */
@@ -434,7 +453,7 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 	source = PG_GETARG_OID(0);
 	target = PG_GETARG_OID(1);
 	parse_run_options(fcinfo, 2, &opt);
-	key = PG_ARGISNULL(10) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(10));
+	key = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
 	target_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
 											 get_rel_name(target));
 

@@ -278,11 +278,14 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 		appendStringInfoString(&buf, ", described as ");
 		sl_append_data_text(&buf, t->comment);
 	}
-	appendStringInfo(&buf, "\nColumns (%d), in order:\n", t->ncols);
+	appendStringInfo(&buf, "\nColumns (%d), in order:\n", t->ncols - t->nexcluded);
 	for (c = 0; c < t->ncols; c++)
 	{
 		const SlColumn *col = &t->cols[c];
 		int			k;
+
+		if (col->excluded)
+			continue;
 
 		appendStringInfoString(&buf, "- ");
 		sl_append_data_text(&buf, col->name);
@@ -368,24 +371,29 @@ build_schema(const SlTable *t)
 {
 	StringInfoData buf;
 	int			c;
+	int			n;
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf,
 						   "{\"type\":\"object\",\"properties\":{"
 						   "\"reasoning\":{\"type\":\"string\"},"
 						   "\"rows\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{");
-	for (c = 0; c < t->ncols; c++)
+	for (c = 0, n = 0; c < t->ncols; c++)
 	{
-		if (c)
+		if (t->cols[c].excluded)
+			continue;
+		if (n++)
 			appendStringInfoChar(&buf, ',');
 		escape_json(&buf, t->cols[c].name);
 		appendStringInfoChar(&buf, ':');
 		append_column_schema(&buf, &t->cols[c]);
 	}
 	appendStringInfoString(&buf, "},\"required\":[");
-	for (c = 0; c < t->ncols; c++)
+	for (c = 0, n = 0; c < t->ncols; c++)
 	{
-		if (c)
+		if (t->cols[c].excluded)
+			continue;
+		if (n++)
 			appendStringInfoChar(&buf, ',');
 		escape_json(&buf, t->cols[c].name);
 	}
@@ -410,6 +418,9 @@ row_chars(const SlTable *t, const SlRowSet *seeds, bool as_object)
 	{
 		double		len = 0;
 		int			m = 0;
+
+		if (t->cols[c].excluded)
+			continue;
 
 		for (r = 0; r < seeds->nrows && r < 1000; r++)
 		{
@@ -442,6 +453,7 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	SlPrompt   *p = palloc0(sizeof(SlPrompt));
 	StringInfoData buf;
 	int			c;
+	int			n;
 	double		ex_tokens;
 	double		fixed_tokens;
 	double		out_row_tokens;
@@ -453,9 +465,11 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	p->schema = build_schema(t);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
-	for (c = 0; c < t->ncols; c++)
+	for (c = 0, n = 0; c < t->ncols; c++)
 	{
-		if (c)
+		if (t->cols[c].excluded)
+			continue;
+		if (n++)
 			appendStringInfoChar(&buf, ',');
 		escape_json(&buf, t->cols[c].name);
 	}
@@ -518,10 +532,14 @@ sl_prompt_body(const SlPrompt *p, const SlRowSet *seeds, const int *exemplars,
 	appendStringInfoChar(&user, '\n');
 	for (i = 0; i < nex; i++)
 	{
+		int			n = 0;
+
 		appendStringInfoChar(&user, '[');
 		for (c = 0; c < t->ncols; c++)
 		{
-			if (c)
+			if (t->cols[c].excluded)
+				continue;
+			if (n++)
 				appendStringInfoChar(&user, ',');
 			sl_append_json_value(&user, &t->cols[c],
 								 seeds->text[SL_CELL(seeds, exemplars[i], c)]);

@@ -24,6 +24,8 @@
 #include "utils/timestamp.h"
 
 #include "condition.h"
+#include "access/sysattr.h"
+#include "optimizer/optimizer.h"
 #include "run.h"
 
 const char *const sl_resample_names[3] = {"attribution", "uniform", "none"};
@@ -248,9 +250,14 @@ report_summary(SlRun *run, int returned)
 		appendStringInfo(&msg, "; tokens " INT64_FORMAT " prompt, " INT64_FORMAT " completion",
 						 run->prompt_tokens, run->completion_tokens);
 	if (run->s2_ran && run->resample == SL_RESAMPLE_ATTRIBUTION)
+	{
 		appendStringInfo(&msg, "; stage 2 (%s): %d of %d candidates drawn, %d field clusters, effective sample size %.0f, %d candidates carry 99%% of the weight",
 						 run->s2.variant, returned, run->pool, run->s2.nclusters,
 						 run->s2.ess, run->s2.n_carry);
+		/* Fewer effective candidates than rows: the draw had to take weak ones. */
+		if (run->s2.ess < returned)
+			appendStringInfoString(&msg, " (fewer effective candidates than rows: a larger oversample gives stage 2 more to choose from)");
+	}
 	else
 		appendStringInfo(&msg, "; resample %s: %d of %d candidates",
 						 sl_resample_names[run->resample], returned, run->pool);
@@ -321,6 +328,42 @@ choose_rows(SlRun *run, const SlRowSet *pool)
 
 /* ---- the run ---- */
 
+/*
+ * exclude: columns whose names and values never appear in a request (PII);
+ * they get values locally (validate.c).
+ */
+static void
+mark_excluded(SlTable *t, const SlRunOptions *opt)
+{
+	int			k;
+	int			c;
+
+	for (k = 0; k < opt->nexclude; k++)
+	{
+		for (c = 0; c < t->ncols; c++)
+			if (strcmp(t->cols[c].name, opt->exclude[k]) == 0)
+				break;
+		if (c == t->ncols)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("excluded column \"%s\" does not exist in \"%s\"",
+							opt->exclude[k], t->relname)));
+		if (c == t->label_col)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the label column \"%s\" cannot be excluded", opt->exclude[k]),
+					 errhint("The LLM must write the label; exclude other columns.")));
+		if (!t->cols[c].excluded)
+			t->nexcluded++;
+		t->cols[c].excluded = true;
+	}
+	if (t->nexcluded > 0 && t->nexcluded == t->ncols)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("every column of \"%s\" is excluded", t->relname),
+				 errhint("Leave at least one column for the LLM, or use samplellm.provider = 'builtin'.")));
+}
+
 SlRun *
 sl_run_create(MemoryContext parent, const SlRunOptions *opt)
 {
@@ -360,6 +403,7 @@ sl_run_prepare(SlRun *run, Oid rowtype, const SlRunOptions *opt)
 								 GUC_ACTION_SAVE, true, 0, false);
 
 	run->t = sl_table_open(rowtype, opt->label);
+	mark_excluded(run->t, opt);
 	if (!run->builtin && !run->estimate_only)
 		sl_stage1_check_settings(run);
 	run->seeds = sl_seeds_read(run->t, opt->max_seed_rows, run->seed, &run->seen_rows);
@@ -379,9 +423,21 @@ sl_run_prepare(SlRun *run, Oid rowtype, const SlRunOptions *opt)
 	{
 		int			r;
 
+		Expr	   *cond = sl_condition_parse(run->t, opt->condition);
+		Bitmapset  *attrs = NULL;
+		int			c;
+
+		/* The condition's text goes into the prompt: it may not name an excluded column. */
+		pull_varattnos((Node *) cond, 1, &attrs);
+		for (c = 0; c < run->t->ncols; c++)
+			if (run->t->cols[c].excluded && !run->builtin &&
+				bms_is_member(run->t->cols[c].attnum - FirstLowInvalidHeapAttributeNumber, attrs))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the condition uses excluded column \"%s\"", run->t->cols[c].name),
+						 errdetail("The condition is stated in the prompt, and an excluded column's name never is.")));
 		run->condition = opt->condition;
-		sl_validator_set_condition(run->validator,
-								   sl_condition_parse(run->t, opt->condition));
+		sl_validator_set_condition(run->validator, cond);
 
 		/*
 		 * Seeds satisfying the condition are the exemplars and stage 2's

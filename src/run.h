@@ -40,6 +40,8 @@ typedef struct SlRunOptions
 	double		oversample;
 	const char *condition;		/* SQL boolean expression, or NULL */
 	const char *per_group;		/* JSON quotas by label value, or NULL */
+	int			nexclude;		/* columns never sent to the LLM */
+	char	  **exclude;
 } SlRunOptions;
 
 /* per_group: one quota per listed label value, and one for the rest. */

@@ -92,6 +92,7 @@ typedef struct SlColumn
 	int			nlabels;		/* enum labels, in sort order */
 	char	  **labels;
 	char	   *domain_checks;	/* CHECK text of the domain, or NULL */
+	bool		excluded;		/* never sent to the LLM; filled locally */
 	FmgrInfo	infunc;			/* type input function */
 	Oid			typioparam;
 	FmgrInfo	outfunc;		/* type output function */
@@ -111,6 +112,7 @@ typedef struct SlTable
 	char	  **check_names;
 	char	  **check_src;		/* pg_get_constraintdef() text */
 	int			label_col;		/* index into cols, or -1 */
+	int			nexcluded;		/* columns with excluded set */
 } SlTable;
 
 /*

@@ -15,6 +15,7 @@
 
 #include "access/relation.h"
 #include "access/xact.h"
+#include "common/hashfn.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
@@ -177,6 +178,38 @@ find_column(const SlValidator *v, const char *name)
 	return hit ? hit->col : -1;
 }
 
+/*
+ * Excluded columns never reach the LLM: each gets the value of a seed row
+ * picked by a hash of the row's other values, so the same row always gets
+ * the same value whatever order answers arrive in.  This keeps the
+ * column's distribution, not its relation to the other columns.
+ */
+static void
+fill_excluded(SlValidator *v)
+{
+	const SlTable *t = v->t;
+	uint64		h = 0x6a09e667f3bcc909ULL;
+	MemoryContext old = MemoryContextSwitchTo(v->rowcxt);
+	int			c;
+
+	for (c = 0; c < t->ncols; c++)
+		if (!t->cols[c].excluded && v->texts[c])
+			h = hash_combine64(h, hash_bytes_extended((const unsigned char *) v->texts[c],
+													  strlen(v->texts[c]), c));
+	for (c = 0; c < t->ncols; c++)
+	{
+		const char *s;
+
+		if (!t->cols[c].excluded)
+			continue;
+		s = v->seeds->text[SL_CELL(v->seeds, sl_mix_seed(h, c) % v->seeds->nrows, c)];
+		/* The other texts are UTF-8 from JSON; convert_values expects that. */
+		v->texts[c] = s ? pg_server_to_any(s, strlen(s), PG_UTF8) : NULL;
+		v->present[c] = true;
+	}
+	MemoryContextSwitchTo(old);
+}
+
 /* Keys, JSON types and NOT NULL: no subtransaction needed. */
 static SlReject
 check_structure(SlValidator *v, const cJSON *row)
@@ -194,7 +227,7 @@ check_structure(SlValidator *v, const cJSON *row)
 		const char *text;
 
 		c = item->string ? find_column(v, item->string) : -1;
-		if (c < 0)
+		if (c < 0 || t->cols[c].excluded)
 			return SL_REJ_UNKNOWN_KEY;
 		if (v->present[c])
 			return SL_REJ_DUPLICATE_KEY;
@@ -209,11 +242,15 @@ check_structure(SlValidator *v, const cJSON *row)
 	}
 	for (c = 0; c < t->ncols; c++)
 	{
+		if (t->cols[c].excluded)
+			continue;
 		if (!v->present[c])
 			return SL_REJ_MISSING_KEY;
 		if (v->texts[c] == NULL && t->cols[c].notnull)
 			return SL_REJ_NOT_NULL;
 	}
+	if (t->nexcluded > 0)
+		fill_excluded(v);
 	return SL_REJ_COUNT;
 }
 
