@@ -6,6 +6,7 @@ MODULE_big = samplellm
 OBJS = \
 	src/samplellm.o \
 	src/random.o \
+	src/compare.o \
 	src/catalog.o \
 	src/rowset.o \
 	src/seeds.o \

@@ -34,30 +34,6 @@
 
 /* ---- helpers ---- */
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* numpy.median: the mean of the two middle values for an even count */
 static double
 median(const double *v, int n)
@@ -69,7 +45,7 @@ median(const double *v, int n)
 		return NAN;
 	s = palloc(sizeof(double) * n);
 	memcpy(s, v, sizeof(double) * n);
-	qsort(s, n, sizeof(double), cmp_double);
+	qsort(s, n, sizeof(double), sl_cmp_double);
 	m = (n % 2) ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 	pfree(s);
 	return m;
@@ -183,7 +159,7 @@ categorical_codes(const SlRowSet *real, const SlRowSet *syn, int c,
 		}
 	}
 	if (nd > 1)
-		qsort(dict, nd, sizeof(char *), cmp_str);
+		qsort(dict, nd, sizeof(char *), sl_cmp_str);
 	for (int i = 0; i < nd; i++)
 		if (k == 0 || strcmp(dict[k - 1], dict[i]) != 0)
 			dict[k++] = dict[i];
@@ -208,7 +184,7 @@ categorical_codes(const SlRowSet *real, const SlRowSet *syn, int c,
 				codes[r] = nd;
 				continue;
 			}
-			hit = bsearch(&key, dict, nd, sizeof(char *), cmp_str);
+			hit = bsearch(&key, dict, nd, sizeof(char *), sl_cmp_str);
 			Assert(hit != NULL);
 			codes[r] = (int32) (hit - dict);
 		}
@@ -314,8 +290,8 @@ ks_complement(const SlRowSet *real, const SlRowSet *syn, int c)
 	}
 	if (na == 0 || nb == 0)
 		return NAN;
-	qsort(a, na, sizeof(double), cmp_double);
-	qsort(b, nb, sizeof(double), cmp_double);
+	qsort(a, na, sizeof(double), sl_cmp_double);
+	qsort(b, nb, sizeof(double), sl_cmp_double);
 
 	/* walk both ECDFs; tied values move both sides before comparing */
 	while (i < na && j < nb)
@@ -411,7 +387,7 @@ pair_keys(const int32 *ca, const int32 *cb, int n, int ncodes_b)
 	for (int r = 0; r < n; r++)
 		keys[r] = (int64) ca[r] * ncodes_b + cb[r];
 	if (n > 1)
-		qsort(keys, n, sizeof(int64), cmp_int64);
+		qsort(keys, n, sizeof(int64), sl_cmp_int64);
 	return keys;
 }
 

@@ -120,15 +120,6 @@ sl_append_json_value(StringInfo buf, const SlColumn *col, const char *text)
 	sl_append_data_text(buf, text);
 }
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
 typedef struct IdxNum
 {
 	double		v;
@@ -138,13 +129,7 @@ typedef struct IdxNum
 static int
 cmp_idxnum(const void *a, const void *b)
 {
-	return cmp_double(&((const IdxNum *) a)->v, &((const IdxNum *) b)->v);
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
+	return sl_cmp_double(&((const IdxNum *) a)->v, &((const IdxNum *) b)->v);
 }
 
 typedef struct Category
@@ -230,7 +215,7 @@ describe_seed_values(StringInfo buf, const SlColumn *col, const SlRowSet *seeds,
 			if (s)
 				texts[m++] = s;
 		}
-		qsort(texts, m, sizeof(char *), cmp_str);
+		qsort(texts, m, sizeof(char *), sl_cmp_str);
 		for (r = 0; r < m; r++)
 		{
 			if (ncat > 0 && strcmp(cats[ncat - 1].text, texts[r]) == 0)
@@ -337,6 +322,23 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 	return buf.data;
 }
 
+/* "a","b",... : the names of the columns the LLM writes, in order. */
+static void
+append_column_names(StringInfo buf, const SlTable *t)
+{
+	int			c;
+	int			n = 0;
+
+	for (c = 0; c < t->ncols; c++)
+	{
+		if (t->cols[c].excluded)
+			continue;
+		if (n++)
+			appendStringInfoChar(buf, ',');
+		escape_json(buf, t->cols[c].name);
+	}
+}
+
 static void
 append_column_schema(StringInfo buf, const SlColumn *col)
 {
@@ -389,14 +391,7 @@ build_schema(const SlTable *t)
 		append_column_schema(&buf, &t->cols[c]);
 	}
 	appendStringInfoString(&buf, "},\"required\":[");
-	for (c = 0, n = 0; c < t->ncols; c++)
-	{
-		if (t->cols[c].excluded)
-			continue;
-		if (n++)
-			appendStringInfoChar(&buf, ',');
-		escape_json(&buf, t->cols[c].name);
-	}
+	append_column_names(&buf, t);
 	appendStringInfoString(&buf,
 						   "],\"additionalProperties\":false}}},"
 						   "\"required\":[\"reasoning\",\"rows\"],\"additionalProperties\":false}");
@@ -452,8 +447,6 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 {
 	SlPrompt   *p = palloc0(sizeof(SlPrompt));
 	StringInfoData buf;
-	int			c;
-	int			n;
 	double		ex_tokens;
 	double		fixed_tokens;
 	double		out_row_tokens;
@@ -465,14 +458,7 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	p->schema = build_schema(t);
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
-	for (c = 0, n = 0; c < t->ncols; c++)
-	{
-		if (t->cols[c].excluded)
-			continue;
-		if (n++)
-			appendStringInfoChar(&buf, ',');
-		escape_json(&buf, t->cols[c].name);
-	}
+	append_column_names(&buf, t);
 	appendStringInfoChar(&buf, ']');
 	p->exemplar_header = buf.data;
 

@@ -144,16 +144,9 @@ sl_quota_parse(SlRun *run, const char *per_group)
 		for (r = 0; r < run->target_rows->nrows; r++)
 		{
 			const char *v = run->target_rows->text[SL_CELL(run->target_rows, r, t->label_col)];
-			SlRowSet	one = *run->target_rows;
 
-			if (v == NULL || strcmp(v, grp->label) != 0)
-				continue;
-			one.values += SL_CELL(run->target_rows, r, 0);
-			one.isnull += SL_CELL(run->target_rows, r, 0);
-			one.text += SL_CELL(run->target_rows, r, 0);
-			one.num += SL_CELL(run->target_rows, r, 0);
-			one.nrows = 1;
-			sl_rowset_append_shallow(grp->seeds, &one);
+			if (v && strcmp(v, grp->label) == 0)
+				sl_rowset_append_row(grp->seeds, run->target_rows, r);
 		}
 		if (grp->seeds->nrows == 0)
 			grp->seeds = NULL;	/* no real example: general exemplars */

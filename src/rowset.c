@@ -129,3 +129,18 @@ sl_rowset_append_shallow(SlRowSet *dst, const SlRowSet *src)
 	memcpy(dst->num + from, src->num, sizeof(double) * cells);
 	dst->nrows += src->nrows;
 }
+
+/* Appends row r of src to dst, sharing its cells (as above). */
+void
+sl_rowset_append_row(SlRowSet *dst, const SlRowSet *src, int r)
+{
+	SlRowSet	one = *src;
+	size_t		first = SL_CELL(src, r, 0);
+
+	one.values += first;
+	one.isnull += first;
+	one.text += first;
+	one.num += first;
+	one.nrows = 1;
+	sl_rowset_append_shallow(dst, &one);
+}

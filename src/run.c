@@ -445,18 +445,8 @@ sl_run_prepare(SlRun *run, Oid rowtype, const SlRunOptions *opt)
 		 */
 		run->target_rows = sl_rowset_create(run->t->ncols, 16);
 		for (r = 0; r < run->seeds->nrows; r++)
-		{
-			SlRowSet	one = *run->seeds;
-
-			if (!sl_validator_matches(run->validator, run->seeds, r))
-				continue;
-			one.values += SL_CELL(run->seeds, r, 0);
-			one.isnull += SL_CELL(run->seeds, r, 0);
-			one.text += SL_CELL(run->seeds, r, 0);
-			one.num += SL_CELL(run->seeds, r, 0);
-			one.nrows = 1;
-			sl_rowset_append_shallow(run->target_rows, &one);
-		}
+			if (sl_validator_matches(run->validator, run->seeds, r))
+				sl_rowset_append_row(run->target_rows, run->seeds, r);
 		if (run->target_rows->nrows == 0)
 			run->target_rows = run->seeds;
 	}

@@ -142,6 +142,7 @@ extern double sl_datum_to_double(const SlColumn *col, Datum d);
 
 /* rowset.c */
 extern void sl_rowset_append_shallow(SlRowSet *dst, const SlRowSet *src);
+extern void sl_rowset_append_row(SlRowSet *dst, const SlRowSet *src, int r);
 extern SlRowSet *sl_rowset_create(int ncols, int cap);
 extern void sl_rowset_add(SlRowSet *rs, const SlTable *t, Datum *values,
 						  bool *isnull);
@@ -151,6 +152,12 @@ extern bool sl_rows_equal(const SlRowSet *a, int ra, const SlRowSet *b, int rb);
 /* seeds.c */
 extern SlRowSet *sl_seeds_read(SlTable *t, int max_rows, uint64 seed,
 							   int64 *total_rows);
+
+/* compare.c: qsort/bsearch comparators */
+extern int	sl_cmp_double(const void *a, const void *b);
+extern int	sl_cmp_int64(const void *a, const void *b);
+extern int	sl_cmp_uint64(const void *a, const void *b);
+extern int	sl_cmp_str(const void *a, const void *b);
 
 /* random.c: every random choice derives from the user's seed */
 extern uint64 sl_mix_seed(uint64 seed, uint64 stream);

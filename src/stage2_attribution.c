@@ -181,15 +181,6 @@ sl_attribution_ih(const SlModel *m, const int32 *codes, int n, int steps,
 	pfree(V);
 }
 
-static int
-cmp_int64(const void *a, const void *b)
-{
-	int64		x = *(const int64 *) a;
-	int64		y = *(const int64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* number of distinct values and sum c log c over the runs of sorted keys */
 static double
 runs_clogc(const int64 *keys, int n, int *ndistinct)
@@ -237,7 +228,7 @@ sl_attribution_mi(const SlFieldSet *fs, const int32 *codes, int n, double *M)
 	{
 		for (int r = 0; r < n; r++)
 			keys[r] = codes[(size_t) r * F + a];
-		qsort(keys, n, sizeof(int64), cmp_int64);
+		qsort(keys, n, sizeof(int64), sl_cmp_int64);
 		hx[a] = runs_clogc(keys, n, &kx[a]);
 	}
 	for (int a = 0; a < F; a++)
@@ -251,7 +242,7 @@ sl_attribution_mi(const SlFieldSet *fs, const int32 *codes, int n, double *M)
 			for (int r = 0; r < n; r++)
 				keys[r] = (int64) codes[(size_t) r * F + a] * fs->fields[b].ncodes +
 					codes[(size_t) r * F + b];
-			qsort(keys, n, sizeof(int64), cmp_int64);
+			qsort(keys, n, sizeof(int64), sl_cmp_int64);
 			hab = runs_clogc(keys, n, &kab);
 			/* MI = (1/n)[sum c_ab log c_ab - sum c_a log c_a - sum c_b log c_b] + log n */
 			mi = (hab - hx[a] - hx[b]) / n + log((double) n);

@@ -16,21 +16,6 @@
 #include "miscadmin.h"
 #include "stage2.h"
 
-static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
-static int
-cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* a distinct value of T with its count, for choosing the vocabulary */
 typedef struct ValCount
 {
@@ -69,7 +54,7 @@ distinct_texts(const SlRowSet *rs, int c, int *ndistinct)
 			vals[nv++] = rs->text[cell];
 	}
 	if (nv > 1)
-		qsort(vals, nv, sizeof(char *), cmp_str);
+		qsort(vals, nv, sizeof(char *), sl_cmp_str);
 	vc = palloc(sizeof(ValCount) * Max(nv, 1));
 	for (int i = 0; i < nv; i++)
 	{
@@ -105,7 +90,7 @@ fit_continuous(SlField *f, const SlRowSet *ref, int nbins)
 			v[nv++] = ref->num[cell];
 	}
 	if (nv > 1)
-		qsort(v, nv, sizeof(double), cmp_double);
+		qsort(v, nv, sizeof(double), sl_cmp_double);
 
 	/*
 	 * Cut k sits at the k/nbins quantile; a value equal to a cut goes to the
@@ -151,7 +136,7 @@ fit_categorical(SlField *f, const SlRowSet *ref, int max_categories)
 	for (int i = 0; i < keep; i++)
 		f->cats[i] = pstrdup(vc[i].val);
 	if (keep > 1)
-		qsort(f->cats, keep, sizeof(char *), cmp_str);
+		qsort(f->cats, keep, sizeof(char *), sl_cmp_str);
 	f->ncore = keep;
 	f->ncodes = f->ncore + 2;
 	pfree(vc);
@@ -228,7 +213,7 @@ encode_cell(const SlField *f, const SlRowSet *rs, int r)
 
 		if (key == NULL || f->ncore == 0)
 			return SL_CODE_OTHER(f);
-		hit = bsearch(&key, f->cats, f->ncore, sizeof(char *), cmp_str);
+		hit = bsearch(&key, f->cats, f->ncore, sizeof(char *), sl_cmp_str);
 		return hit ? (int32) (hit - f->cats) : SL_CODE_OTHER(f);
 	}
 }
@@ -276,7 +261,7 @@ sl_label_fit(const SlTable *t, const SlRowSet *ref)
 	for (int i = 0; i < nd; i++)
 		le->classes[i] = pstrdup(vc[i].val);
 	if (nd > 1)
-		qsort(le->classes, nd, sizeof(char *), cmp_str);
+		qsort(le->classes, nd, sizeof(char *), sl_cmp_str);
 	le->nclasses = nd;
 	pfree(vc);
 	return le;
@@ -300,7 +285,7 @@ sl_label_encode(const SlLabelEncoder *le, const SlRowSet *rs)
 		if (rs->isnull[cell] || rs->text[cell] == NULL)
 			continue;
 		key = rs->text[cell];
-		hit = bsearch(&key, le->classes, le->nclasses, sizeof(char *), cmp_str);
+		hit = bsearch(&key, le->classes, le->nclasses, sizeof(char *), sl_cmp_str);
 		if (hit)
 			y[r] = (int) (hit - le->classes);
 	}

@@ -18,15 +18,6 @@
 #include "miscadmin.h"
 #include "stage2.h"
 
-static int
-cmp_uint64(const void *a, const void *b)
-{
-	uint64		x = *(const uint64 *) a;
-	uint64		y = *(const uint64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 /* rows of sorted keys equal to key */
 static int
 count_key(const uint64 *sorted, int n, uint64 key)
@@ -141,8 +132,8 @@ sl_weights_feature_part(const SlFieldSet *fs, const int32 *codesT, int nT,
 		tuple_keys(fs, codesT, nT, fl, nf, exact, kT);
 		tuple_keys(fs, codesS, nS, fl, nf, exact, kS);
 		memcpy(kSs, kS, sizeof(uint64) * nS);
-		qsort(kT, nT, sizeof(uint64), cmp_uint64);
-		qsort(kSs, nS, sizeof(uint64), cmp_uint64);
+		qsort(kT, nT, sizeof(uint64), sl_cmp_uint64);
+		qsort(kSs, nS, sizeof(uint64), sl_cmp_uint64);
 		for (int i = 0; i < nS; i++)
 		{
 			int			cT = count_key(kT, nT, kS[i]);

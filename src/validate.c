@@ -73,15 +73,6 @@ cmp_key(const void *a, const void *b)
 	return strcmp(((const KeyEntry *) a)->name, ((const KeyEntry *) b)->name);
 }
 
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64		x = *(const uint64 *) a;
-	uint64		y = *(const uint64 *) b;
-
-	return (x > y) - (x < y);
-}
-
 SlValidator *
 sl_validator_create(const SlTable *t, const SlRowSet *seeds)
 {
@@ -108,7 +99,7 @@ sl_validator_create(const SlTable *t, const SlRowSet *seeds)
 	v->seed_hashes = palloc(sizeof(uint64) * Max(seeds->nrows, 1));
 	for (r = 0; r < seeds->nrows; r++)
 		v->seed_hashes[r] = sl_row_hash(seeds, r);
-	qsort(v->seed_hashes, seeds->nrows, sizeof(uint64), cmp_u64);
+	qsort(v->seed_hashes, seeds->nrows, sizeof(uint64), sl_cmp_uint64);
 	if (sl_memorization_guard)
 	{
 		int			m = 0;
@@ -258,7 +249,7 @@ static bool
 is_seed_copy(const SlValidator *v, const SlRowSet *out, int r)
 {
 	uint64		h = sl_row_hash(out, r);
-	uint64	   *hit = bsearch(&h, v->seed_hashes, v->nseed_hashes, sizeof(uint64), cmp_u64);
+	uint64	   *hit = bsearch(&h, v->seed_hashes, v->nseed_hashes, sizeof(uint64), sl_cmp_uint64);
 	int			s;
 
 	if (hit == NULL)
