@@ -359,7 +359,7 @@ typedef struct UtilityScore
  */
 static void
 utility_run(const SlEvalData *d, const SlRowSet *train, const SlLabelEncoder *ref,
-			uint64 seed, UtilityScore *res)
+			int validation_rows, uint64 seed, UtilityScore *res)
 {
 	const SlTable *t = d->t;
 	const SlRowSet *hold = d->hold;
@@ -385,6 +385,7 @@ utility_run(const SlEvalData *d, const SlRowSet *train, const SlLabelEncoder *re
 	sl_stage2_default_options(&opt);
 	opt.max_epochs = d->max_epochs;
 	opt.seed = seed;
+	opt.validation_rows = validation_rows;
 	fs = sl_fields_fit(t, train, opt.nbins, opt.max_categories);
 	le = sl_label_fit(t, train);
 	if (fs->nfields == 0 || le->nclasses < 2)
@@ -494,7 +495,13 @@ sl_eval_utility(const SlEvalData *d, SlEvalOut *out)
 			UtilityScore us;
 
 			/* runs use seeds seed, seed + 1, ...; the same for each setting */
-			utility_run(d, train[s], ref, d->seed + (uint64) r, &us);
+			/*
+			 * Augmented: early stopping watches real rows only, or
+			 * synthetic copies of training rows would leak into the
+			 * held-out tenth and reward memorisation.
+			 */
+			utility_run(d, train[s], ref, s == 1 ? d->real->nrows : 0,
+						d->seed + (uint64) r, &us);
 			if (!isnan(us.auc))
 			{
 				auc[s] += us.auc;

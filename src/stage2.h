@@ -33,6 +33,9 @@ typedef struct SlStage2Options
 	int			batch_size;		/* default 4000 */
 	int			max_categories; /* per categorical field, default 1000 */
 	bool		use_double;		/* train in float64 (tests); default false */
+	int			validation_rows;	/* >0: hold out only rows below this
+									 * index (samplellm_evaluate's real
+									 * rows, not their synthetic copies) */
 } SlStage2Options;
 
 typedef struct SlStage2Result

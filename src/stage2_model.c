@@ -585,8 +585,9 @@ FN(train) (SlModel *m, const int32 *codes, const int *y, const int *idx,
 {
 	int			bs = Max(opt->batch_size, 1);
 	int			patience = Max(opt->patience, 1);
-	int			nval = (n >= 10) ? n / 10 : 0;
-	int			ntrain = n - nval;
+	int			neligible = n;
+	int			nval;
+	int			ntrain;
 	int		   *perm = palloc(sizeof(int) * n);
 	int		   *trows;
 	FN(SlWork) *w = FN(work_create) (m, Min(bs, n), true);
@@ -609,7 +610,27 @@ FN(train) (SlModel *m, const int32 *codes, const int *y, const int *idx,
 		perm[i] = perm[j];
 		perm[j] = tmp;
 	}
-	/* perm[0..nval) is the held-out tenth, the rest trains */
+	/*
+	 * perm[0..nval) is the held-out tenth, the rest trains.  With
+	 * validation_rows, only rows below it may be held out: move them, in
+	 * their shuffled order, to the front.
+	 */
+	if (opt->validation_rows > 0)
+	{
+		int			k = 0;
+
+		for (int i = 0; i < n; i++)
+			if (perm[i] < opt->validation_rows)
+			{
+				int			tmp = perm[k];
+
+				perm[k++] = perm[i];
+				perm[i] = tmp;
+			}
+		neligible = k;
+	}
+	nval = (neligible >= 10) ? neligible / 10 : 0;
+	ntrain = n - nval;
 	trows = perm + nval;
 	if (nval > 0)
 		best = palloc_extended(sizeof(real) * m->nparams, MCXT_ALLOC_HUGE);
