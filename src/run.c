@@ -264,10 +264,10 @@ report_summary(SlRun *run, int returned)
 	ereport(sl_summary_level,
 			(errmsg_internal("%s", msg.data),
 			 errdetail_internal("provider %s, seed " INT64_FORMAT ", %d seed rows of " INT64_FORMAT
-								", %d exemplar clusters, %.3f s",
+								"%s, %.3f s",
 								run->builtin ? "builtin" : "openai",
 								(int64) run->seed, run->seeds->nrows, run->seen_rows,
-								run->plan ? run->plan->k : 0,
+								run->plan ? psprintf(", %d exemplar clusters", run->plan->k) : "",
 								(double) (GetCurrentTimestamp() - run->start) / 1e6)));
 }
 
