@@ -399,33 +399,6 @@ emit_insert(void *arg, const SlRun *run, Datum *values, bool *isnull)
 	CHECK_FOR_INTERRUPTS();
 }
 
-/* The run id of an earlier successful run with this key, or 0. */
-static int64
-idempotent_run(Oid schema, const char *target, const char *key)
-{
-	Oid			argtypes[2] = {TEXTOID, TEXTOID};
-	Datum		args[2];
-	int64		found = 0;
-	int			rc;
-
-	args[0] = CStringGetTextDatum(target);
-	args[1] = CStringGetTextDatum(key);
-	SPI_connect();
-	/* Keys are per target table, whoever ran the job: read as the owner. */
-	rc = SPI_execute_with_args(psprintf("SELECT run_id FROM %s.samplellm_run_ledger "
-										"WHERE target = $1 AND idempotency_key = $2 AND status = 'ok'",
-										quote_identifier(get_namespace_name(schema))),
-							   2, argtypes, args, NULL, true, 1);
-	if (rc == SPI_OK_SELECT && SPI_processed > 0)
-	{
-		bool		isnull;
-
-		found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_finish();
-	return found;
-}
-
 PG_FUNCTION_INFO_V1(samplellm_generate_into);
 
 /*
@@ -460,7 +433,10 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 	/* A job rerun after its success is a no-op (see README, pg_cron). */
 	if (key)
 	{
-		int64		done = idempotent_run(schema, target_name, key);
+		int64		done;
+
+		sl_ledger_set_schema(schema);
+		done = sl_ledger_find_success(target_name, key);
 
 		if (done > 0)
 		{

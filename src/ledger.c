@@ -180,6 +180,54 @@ sl_ledger_record_success(const SlLedgerRecord *rec)
 }
 
 /*
+ * The run id of an earlier successful run into target with this
+ * idempotency key, or 0.  Keys belong to the target table, whoever ran the
+ * job, so the ledger is read as its owner (row-level security would hide
+ * another role's run).
+ */
+int64
+sl_ledger_find_success(const char *target, const char *key)
+{
+	Oid			relid = ledger_relid("samplellm_run_ledger");
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
+	Oid			save_userid;
+	int			save_sec;
+	int64		found = 0;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "samplellm: table samplellm_run_ledger is missing");
+	args[0] = CStringGetTextDatum(target);
+	args[1] = CStringGetTextDatum(key);
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(rel_owner(relid),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE | SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		int			rc;
+
+		SPI_connect();
+		rc = SPI_execute_with_args(psprintf("SELECT run_id FROM %s.samplellm_run_ledger "
+											"WHERE target = $1 AND idempotency_key = $2 AND status = 'ok'",
+											quote_identifier(get_namespace_name(extension_schema()))),
+								   2, argtypes, args, NULL, true, 1);
+		if (rc == SPI_OK_SELECT && SPI_processed > 0)
+		{
+			bool		isnull;
+
+			found = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_finish();
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec);
+	}
+	PG_END_TRY();
+	return found;
+}
+
+/*
  * Appends a failed run to the journal.  Called while an error is being
  * raised, so it uses plain system calls and never raises one itself: a
  * journal that cannot be written loses the record, not the error.

@@ -27,6 +27,7 @@ typedef struct SlLedgerRecord
 extern void sl_ledger_set_schema(Oid schema);
 extern int64 sl_ledger_next_id(void);
 extern void sl_ledger_record_success(const SlLedgerRecord *rec);
+extern int64 sl_ledger_find_success(const char *target, const char *key);
 extern void sl_ledger_record_failure(const SlLedgerRecord *rec);
 
 #endif							/* SAMPLELLM_LEDGER_H */
