@@ -623,9 +623,13 @@ sl_schedule_retry(SlRun *run, SlReq *req, long status, CURLcode res,
 
 	ceiling = Min(SL_BACKOFF_CAP_MS,
 				  SL_BACKOFF_BASE_MS * pow(2.0, Min(req->retries, 30)));
+	/*
+	 * Full jitter; a server's wait is a minimum, with jitter on top, or every
+	 * request refused at once would come back at once (a thundering herd).
+	 */
 	wait_ms = ceiling * pg_prng_double(&run->prng);
 	if (server_ms >= 0)
-		wait_ms = Max(wait_ms, server_ms);
+		wait_ms = server_ms + 0.5 * wait_ms;
 
 	/*
 	 * Without statement_timeout, a server asking to wait longer than one
@@ -641,13 +645,19 @@ sl_schedule_retry(SlRun *run, SlReq *req, long status, CURLcode res,
 		sl_conn_error(req, res, oserr, false, extra);
 	}
 
+	/* The jitter never turns a wait that fits the deadline into one that does not. */
+	if (cfg->deadline != 0 && server_ms >= 0 &&
+		now + (TimestampTz) (server_ms * 1000.0) < cfg->deadline &&
+		now + (TimestampTz) (wait_ms * 1000.0) >= cfg->deadline)
+		wait_ms = server_ms;
+
 	if (cfg->deadline != 0 &&
 		now + (TimestampTz) (wait_ms * 1000.0) >= cfg->deadline)
 	{
 		double		left_s = Max(0.0, (cfg->deadline - now) / 1000000.0);
 		char	   *extra;
 
-		if (server_ms >= 0 && server_ms >= wait_ms)
+		if (server_ms >= 0 && now + (TimestampTz) (server_ms * 1000.0) >= cfg->deadline)
 			extra = psprintf("The server asked to wait %.0f s, more than the %.0f s left.",
 							 ceil(server_ms / 1000.0), floor(left_s));
 		else

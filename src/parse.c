@@ -5,13 +5,15 @@
  *
  * LLM output is hostile input: the size is capped by the HTTP layer, the
  * encoding is verified, nesting is bounded before cJSON sees the text, and
- * nothing here raises an error: a bad response is counted, not fatal.
+ * nothing here raises an error but a cancel: a bad response is counted, not
+ * fatal.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
 
 #include "parse.h"
@@ -148,16 +150,53 @@ attach_numbers(cJSON *item, NumLexemes *nl)
 	return true;
 }
 
-/* Parses one JSON value at s (not NUL-terminated at its end); NULL if bad. */
+/*
+ * Where the object or array starting at s ends (just past its closing
+ * bracket), and its nesting depth; NULL if it does not close before limit.
+ * Only this span is handed to cJSON, so salvaging row after row of a long
+ * answer stays linear in its length.
+ */
+static const char *
+value_span(const char *s, const char *limit, int *maxdepth)
+{
+	int			depth = 0;
+	bool		instr = false;
+
+	*maxdepth = 0;
+	for (; s < limit; s++)
+	{
+		if (instr)
+		{
+			if (*s == '\\' && s + 1 < limit)
+				s++;
+			else if (*s == '"')
+				instr = false;
+		}
+		else if (*s == '"')
+			instr = true;
+		else if (*s == '{' || *s == '[')
+		{
+			depth++;
+			*maxdepth = Max(*maxdepth, depth);
+		}
+		else if ((*s == '}' || *s == ']') && --depth == 0)
+			return s + 1;
+	}
+	return NULL;
+}
+
+/* Parses the object or array at s; NULL if bad. */
 static cJSON *
 parse_value_at(const char *s, const char *limit, const char **endp)
 {
 	cJSON	   *v;
 	NumLexemes	nl;
+	int			depth;
+	const char *span_end = value_span(s, limit, &depth);
 
-	if (json_depth(s, limit) > MAX_JSON_DEPTH)
+	if (span_end == NULL || depth > MAX_JSON_DEPTH)
 		return NULL;
-	v = cJSON_ParseWithOpts(s, endp, false);
+	v = cJSON_ParseWithLengthOpts(s, span_end - s, endp, false);
 	if (v == NULL)
 		return NULL;
 	collect_numbers(s, *endp, &nl);
@@ -199,6 +238,7 @@ salvage_rows(const char *content, const char *limit)
 			break;
 		cJSON_AddItemToArray(rows, row);
 		p = end;
+		CHECK_FOR_INTERRUPTS();
 	}
 	return rows;
 }

@@ -191,8 +191,7 @@ take_answer(SlRun *run, int idx, const char *body, size_t len)
 	MemoryContext old;
 	SlResponse	resp;
 	SlRowSet   *rows;
-	int			i;
-	int			nitems;
+	cJSON	   *item;
 	TimestampTz now;
 
 	old = MemoryContextSwitchTo(run->respcxt);
@@ -204,14 +203,15 @@ take_answer(SlRun *run, int idx, const char *body, size_t len)
 	run->prompt_tokens += resp.prompt_tokens;
 	run->completion_tokens += resp.completion_tokens;
 	rows = sl_rowset_create(run->t->ncols, run->prompt->rows_per_call);
-	nitems = resp.rows ? cJSON_GetArraySize(resp.rows) : 0;
-	for (i = 0; i < nitems; i++)
-	{
-		run->received++;
-		if (sl_validate_row(run->validator, cJSON_GetArrayItem(resp.rows, i), rows))
-			run->valid++;
-		CHECK_FOR_INTERRUPTS();
-	}
+	/* (cJSON_GetArrayItem walks the list: iterate, or it is quadratic) */
+	if (resp.rows)
+		cJSON_ArrayForEach(item, resp.rows)
+		{
+			run->received++;
+			if (sl_validate_row(run->validator, item, rows))
+				run->valid++;
+			CHECK_FOR_INTERRUPTS();
+		}
 	run->results[idx] = rows;
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(run->respcxt);

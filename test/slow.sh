@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# test/slow.sh: the slow target (issue 7).  Runs, in order,
+#   memory    1,000 successful + 1,000 failing calls in one session: RSS,
+#             memory contexts, descriptors and sockets stay flat
+#   valgrind  the regression suite and a stage-2 script with every backend
+#             under Valgrind Memcheck: no error in samplellm.so
+#   fuzz      libFuzzer + ASan/UBSan on the response -> rows path, from the
+#             seed corpus test/slow/corpus/, and a linear-time check
+#   load      8 sessions at once against a rate-limited simulator
+# Usage: bash test/slow.sh [memory] [valgrind] [fuzz] [load]   (default: all)
+# Each part prints its figures and PASS/FAIL lines; the exit status is
+# non-zero when any part fails.  .ci/run does not run this (too slow for CI).
+# Knobs (environment): FUZZ_SECONDS (120), VALGRIND_TESTS (the Makefile's
+# REGRESS list), MEM_BOUND_KB (2048), LOAD_RATE (10), LOAD_BACKENDS (8);
+# each part uses its own PGPORT (54381-54383).
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+parts=("$@")
+[ ${#parts[@]} -eq 0 ] && parts=(memory valgrind fuzz load)
+for p in "${parts[@]}"; do
+	case $p in memory|valgrind|fuzz|load) ;; *) echo "unknown part '$p' (memory valgrind fuzz load)" >&2; exit 2 ;; esac
+done
+
+# Tools: clang 14 with libFuzzer and the sanitizer runtimes, and Valgrind.
+missing=()
+command -v clang-14 >/dev/null || missing+=(clang-14)
+ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
+command -v valgrind >/dev/null || missing+=(valgrind)
+[ -x "$PG_BIN/postgres" ] && [ -x "$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" ] ||
+	missing+=(postgresql-15 postgresql-server-dev-15)
+if [ ${#missing[@]} -gt 0 ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		sl_log "installing ${missing[*]}"
+		apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+			{ echo "test/slow.sh: apt-get install ${missing[*]} failed" >&2; exit 1; }
+	else
+		echo "test/slow.sh: missing ${missing[*]}; run as root to install them, or: apt-get install ${missing[*]}" >&2
+		exit 1
+	fi
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test/slow.sh: run as root (the clusters run as the postgres user via runuser)" >&2
+	exit 1
+fi
+
+sl_build_install || { echo "FAIL build"; exit 1; }
+declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382)
+status=0
+summary=()
+t_all=$(date +%s)
+for p in "${parts[@]}"; do
+	sl_log "slow target: $p"
+	t0=$(date +%s)
+	PGPORT=${port[$p]:-54380} bash "$here/slow/$p.sh" 2>&1 | tee "/tmp/samplellm-slow-$p.log"
+	rc=${PIPESTATUS[0]}
+	secs=$(( $(date +%s) - t0 ))
+	if [ "$rc" -eq 0 ]; then summary+=("PASS $p (${secs} s)"); else summary+=("FAIL $p (${secs} s)"); status=1; fi
+done
+echo "---- slow target summary ($(( $(date +%s) - t_all )) s) ----"
+printf '%s\n' "${summary[@]}"
+exit $status
