@@ -49,19 +49,24 @@ sl_json_init(void)
 	cJSON_InitHooks(&hooks);
 }
 
-/* Maximum nesting depth of [start, end), strings skipped. */
-static int
-json_depth(const char *s, const char *end)
+/*
+ * Scans JSON text for brackets outside strings: the deepest nesting seen,
+ * and, with one_value, where the object or array starting at s closes
+ * (just past its bracket; NULL if not before limit).  Without one_value it
+ * scans all of [s, limit) and returns limit.
+ */
+static const char *
+scan_brackets(const char *s, const char *limit, bool one_value, int *maxdepth)
 {
 	int			depth = 0;
-	int			max = 0;
 	bool		instr = false;
 
-	for (; s < end; s++)
+	*maxdepth = 0;
+	for (; s < limit; s++)
 	{
 		if (instr)
 		{
-			if (*s == '\\' && s + 1 < end)
+			if (*s == '\\' && s + 1 < limit)
 				s++;
 			else if (*s == '"')
 				instr = false;
@@ -71,12 +76,22 @@ json_depth(const char *s, const char *end)
 		else if (*s == '{' || *s == '[')
 		{
 			depth++;
-			max = Max(max, depth);
+			*maxdepth = Max(*maxdepth, depth);
 		}
-		else if (*s == '}' || *s == ']')
-			depth--;
+		else if ((*s == '}' || *s == ']') && --depth == 0 && one_value)
+			return s + 1;
 	}
-	return max;
+	return one_value ? NULL : limit;
+}
+
+/* Maximum nesting depth of [start, end), strings skipped. */
+static int
+json_depth(const char *s, const char *end)
+{
+	int			depth;
+
+	(void) scan_brackets(s, end, false, &depth);
+	return depth;
 }
 
 /*
@@ -150,41 +165,6 @@ attach_numbers(cJSON *item, NumLexemes *nl)
 	return true;
 }
 
-/*
- * Where the object or array starting at s ends (just past its closing
- * bracket), and its nesting depth; NULL if it does not close before limit.
- * Only this span is handed to cJSON, so salvaging row after row of a long
- * answer stays linear in its length.
- */
-static const char *
-value_span(const char *s, const char *limit, int *maxdepth)
-{
-	int			depth = 0;
-	bool		instr = false;
-
-	*maxdepth = 0;
-	for (; s < limit; s++)
-	{
-		if (instr)
-		{
-			if (*s == '\\' && s + 1 < limit)
-				s++;
-			else if (*s == '"')
-				instr = false;
-		}
-		else if (*s == '"')
-			instr = true;
-		else if (*s == '{' || *s == '[')
-		{
-			depth++;
-			*maxdepth = Max(*maxdepth, depth);
-		}
-		else if ((*s == '}' || *s == ']') && --depth == 0)
-			return s + 1;
-	}
-	return NULL;
-}
-
 /* Parses the object or array at s; NULL if bad. */
 static cJSON *
 parse_value_at(const char *s, const char *limit, const char **endp)
@@ -192,7 +172,8 @@ parse_value_at(const char *s, const char *limit, const char **endp)
 	cJSON	   *v;
 	NumLexemes	nl;
 	int			depth;
-	const char *span_end = value_span(s, limit, &depth);
+	/* Only this value's span goes to cJSON: salvaging stays linear. */
+	const char *span_end = scan_brackets(s, limit, true, &depth);
 
 	if (span_end == NULL || depth > MAX_JSON_DEPTH)
 		return NULL;
