@@ -3,12 +3,16 @@ EXTENSION = samplellm
 EXTVERSION = 0.1.0
 MODULE_big = samplellm
 
+# In pipeline order: settings and shared pieces; the table and its seeds;
+# stage 1 (exemplars, prompt, HTTP, parse, validate, the built-in
+# generator); stage 2; one run (conditions, quotas, cache, ledger); the
+# SQL functions; evaluation.
 OBJS = \
 	src/samplellm.o \
 	src/random.o \
 	src/compare.o \
-	src/catalog.o \
 	src/rowset.o \
+	src/catalog.o \
 	src/seeds.o \
 	src/encode.o \
 	src/exemplars.o \
@@ -16,27 +20,27 @@ OBJS = \
 	src/http.o \
 	src/parse.o \
 	src/validate.o \
-	src/stage2.o \
+	src/cache.o \
+	src/stage1.o \
+	src/provider_builtin.o \
+	src/stage1_builtin.o \
 	src/stage2_fields.o \
 	src/stage2_model.o \
 	src/stage2_attribution.o \
 	src/stage2_clusters.o \
 	src/stage2_weights.o \
 	src/stage2_draw.o \
-	src/stage1.o \
-	src/stage1_builtin.o \
-	src/provider_builtin.o \
+	src/stage2.o \
 	src/condition.o \
-	src/estimate.o \
 	src/quota.o \
-	src/run.o \
 	src/ledger.o \
+	src/run.o \
+	src/estimate.o \
 	src/generate.o \
 	src/interactions.o \
-	$(EXTRA_OBJS)
-
-# Further pipeline steps (one line each, in pipeline order).
-EXTRA_OBJS = src/evaluate.o src/evaluate_metrics.o src/evaluate_utility.o src/cache.o
+	src/evaluate.o \
+	src/evaluate_metrics.o \
+	src/evaluate_utility.o
 
 DATA = sql/samplellm--0.1.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"

@@ -191,8 +191,6 @@ COMMENT ON FUNCTION @extschema@.samplellm_cache_stats() IS
 
 REVOKE ALL ON FUNCTION @extschema@.samplellm_cache_stats() FROM PUBLIC;
 
--- (further functions, one block each, in pipeline order, above this line)
-
 -- Sending rows to a third party and spending money are decisions: nobody
 -- but the owner runs these until granted (see README, Privileges).
 REVOKE ALL ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM PUBLIC;
