@@ -133,3 +133,11 @@ SELECT samplellm_cache_clear() > 0 AS cleared_entries;
 SELECT sim_last_seq() AS seq_before_third \gset
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 40, seed => 51);
 SELECT sim_last_seq() > :seq_before_third AS paid_again_after_clear;
+
+-- OpenAI's newer models want max_completion_tokens instead of max_tokens
+SET samplellm.max_completion_tokens = on;
+SELECT sim_last_seq() AS seq_before \gset
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 52, resample => 'none');
+SELECT r->'body' ? 'max_completion_tokens' AS has_max_completion_tokens, r->'body' ? 'max_tokens' AS has_max_tokens
+FROM sim_requests() r WHERE (r->>'seq')::int = :seq_before + 1;
+RESET samplellm.max_completion_tokens;

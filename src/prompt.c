@@ -548,8 +548,11 @@ sl_prompt_body(const SlPrompt *p, const SlRowSet *seeds, const int *exemplars,
 	escape_json(&body, p->system);
 	appendStringInfoString(&body, "},{\"role\":\"user\",\"content\":");
 	escape_json(&body, user.data);
-	appendStringInfo(&body, "}],\"temperature\":%g,\"top_p\":%g,\"max_tokens\":%d,\"seed\":" INT64_FORMAT,
-					 sl_temperature, sl_top_p, p->max_tokens, request_seed);
+	/* OpenAI's newer models refuse max_tokens and want max_completion_tokens. */
+	appendStringInfo(&body, "}],\"temperature\":%g,\"top_p\":%g,\"%s\":%d,\"seed\":" INT64_FORMAT,
+					 sl_temperature, sl_top_p,
+					 sl_max_completion_tokens ? "max_completion_tokens" : "max_tokens",
+					 p->max_tokens, request_seed);
 	if (with_schema)
 	{
 		appendStringInfoString(&body, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"

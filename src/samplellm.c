@@ -49,6 +49,7 @@ int			sl_epochs = 100;
 int			sl_context_tokens = 8192;
 bool		sl_memorization_guard = true;
 double		sl_chars_per_token = 2.7;
+bool		sl_max_completion_tokens = false;
 
 static const struct config_enum_entry provider_options[] = {
 	{"openai", SL_PROVIDER_OPENAI, false},
@@ -276,6 +277,12 @@ _PG_init(void)
 							 "Sets the characters per token that prompt budgets and cost estimates assume.",
 							 "JSON with numbers runs at about 2.4 to 3 characters a token with common tokenizers.",
 							 &sl_chars_per_token, 2.7, 1.0, 10.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("samplellm.max_completion_tokens",
+							 "Sends the completion limit as max_completion_tokens instead of max_tokens.",
+							 "OpenAI's newer models require it; vLLM, Ollama and llama.cpp take max_tokens.",
+							 &sl_max_completion_tokens, false,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("samplellm.memorization_guard",

@@ -56,6 +56,7 @@ extern int	sl_epochs;
 extern int	sl_context_tokens;
 extern bool sl_memorization_guard;
 extern double sl_chars_per_token;
+extern bool sl_max_completion_tokens;
 
 /* ---- the source table, as the pipeline sees it (catalog.c) ---- */
 
