@@ -154,3 +154,26 @@ SELECT * FROM samplellm_generate(NULL::patients, 5, exclude => '{nope}');
 SELECT * FROM samplellm_generate(NULL::patients, 5, label => 'smoker', exclude => '{smoker}');
 SELECT * FROM samplellm_generate(NULL::patients, 5, exclude => '{ssn}', condition => 'ssn <> ''x''');
 SELECT * FROM samplellm_generate(NULL::patients, 5, exclude => '{id,ssn,age,smoker}');
+
+-- the INSERT privilege on the target is checked before anything is paid for
+CREATE ROLE sl_writer;
+GRANT EXECUTE ON FUNCTION samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) TO sl_writer;
+GRANT SELECT ON clicks, clicks_more TO sl_writer;
+SELECT sim_last_seq() AS seq_before \gset
+SET ROLE sl_writer;
+SELECT samplellm_generate_into('clicks', 'clicks_more', 5);
+RESET ROLE;
+SELECT sim_last_seq() = :seq_before AS no_request_sent;
+REVOKE ALL ON clicks, clicks_more FROM sl_writer;
+REVOKE ALL ON FUNCTION samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM sl_writer;
+DROP ROLE sl_writer;
+
+-- a failure whose message carries a huge user text cannot break the journal
+DO $$
+BEGIN
+  PERFORM count(*) FROM samplellm_generate(NULL::clicks, 5, label => repeat('a', 1100000) || '{x');
+EXCEPTION WHEN undefined_column THEN
+  RAISE WARNING 'refused: %', left(SQLERRM, 20);
+END $$;
+SELECT count(*) > 0 AS journal_readable, max(length(error)) < 3000 AS error_clipped
+FROM samplellm_failed_runs();

@@ -141,3 +141,14 @@ SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 52, resample =>
 SELECT r->'body' ? 'max_completion_tokens' AS has_max_completion_tokens, r->'body' ? 'max_tokens' AS has_max_tokens
 FROM sim_requests() r WHERE (r->>'seq')::int = :seq_before + 1;
 RESET samplellm.max_completion_tokens;
+
+-- a server that refuses response_format, with several requests in flight:
+-- each gets its one retry without it
+SET samplellm.model = 'sim?no_schema=1';
+SET samplellm.cache = off;
+SET samplellm.max_concurrency = 4;
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 200, seed => 53, resample => 'none');
+SELECT samplellm_last_run()->'response_format' AS response_format_used;
+RESET samplellm.max_concurrency;
+RESET samplellm.cache;
+RESET samplellm.model;

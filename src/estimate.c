@@ -55,6 +55,7 @@ message_chars(const char *body)
 		if (cJSON_IsString(content))
 			chars += pg_mbstrlen(content->valuestring);
 	}
+	cJSON_Delete(doc);
 	return chars;
 }
 

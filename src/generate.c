@@ -21,6 +21,7 @@
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -268,6 +269,7 @@ typedef struct InsertEmit
 	int			nparams;
 	Oid		   *paramtypes;
 	int		   *param_col;		/* source column of each parameter */
+	AttrNumber *target_att;		/* target column of each parameter */
 	SPIPlanPtr	plan;
 	Datum	   *pvalues;
 	char	   *pnulls;
@@ -306,6 +308,7 @@ plan_insert(Oid source, Oid target, InsertEmit *ie)
 	initStringInfo(&vals);
 	ie->paramtypes = palloc(sizeof(Oid) * sdesc->natts);
 	ie->param_col = palloc(sizeof(int) * sdesc->natts);
+	ie->target_att = palloc(sizeof(AttrNumber) * sdesc->natts);
 	for (i = 0; i < sdesc->natts; i++)
 	{
 		Form_pg_attribute sa = TupleDescAttr(sdesc, i);
@@ -331,6 +334,7 @@ plan_insert(Oid source, Oid target, InsertEmit *ie)
 		appendStringInfo(&vals, "%s$%d", ie->nparams ? ", " : "", ie->nparams + 1);
 		ie->paramtypes[ie->nparams] = sa->atttypid;
 		ie->param_col[ie->nparams] = c - 1;
+		ie->target_att[ie->nparams] = ta;
 		ie->nparams++;
 	}
 
@@ -346,6 +350,25 @@ plan_insert(Oid source, Oid target, InsertEmit *ie)
 				 errmsg("target column \"%s\" is NOT NULL without a default, and source \"%s\" has no such column",
 						NameStr(ta->attname), get_rel_name(source)),
 				 errhint("Give the column a default, or generate from a source that has it.")));
+	}
+	/*
+	 * Privileges are checked when an INSERT runs, not when it is prepared:
+	 * check them now, before anything is paid for.
+	 */
+	if (pg_class_aclcheck(target, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+	{
+		for (i = 0; i < ie->nparams; i++)
+		{
+			AttrNumber	ta = ie->target_att[i];
+
+			if (pg_attribute_aclcheck(target, ta, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+				aclcheck_error_col(ACLCHECK_NO_PRIV, get_relkind_objtype(trel->rd_rel->relkind),
+								   RelationGetRelationName(trel),
+								   NameStr(TupleDescAttr(tdesc, ta - 1)->attname));
+		}
+		if (ie->nparams == 0)
+			aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(trel->rd_rel->relkind),
+						   RelationGetRelationName(trel));
 	}
 	ie->sql = psprintf("INSERT INTO %s (%s) VALUES (%s)",
 					   quote_qualified_identifier(get_namespace_name(RelationGetNamespace(trel)),

@@ -30,6 +30,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "utils/builtins.h"
@@ -40,12 +41,15 @@
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
 
+#include "cjson_prelude.h"
 #include "ledger.h"
 
 #define LEDGER_DIR "pg_samplellm"
 #define JOURNAL_FILE LEDGER_DIR "/failed_runs.jsonl"
-/* Longest journal line read back; longer lines are skipped. */
+/* Longest journal line read back; longer lines are skipped whole. */
 #define MAX_JOURNAL_LINE (1024 * 1024)
+/* Longest error message recorded, in bytes. */
+#define MAX_ERROR_CHARS 2000
 
 /* The extension's schema: the one the calling SQL function lives in. */
 static Oid	ledger_schema = InvalidOid;
@@ -119,7 +123,13 @@ record_json(const SlLedgerRecord *rec)
 	escape_json(&buf, rec->status);
 	appendStringInfoString(&buf, ", \"error\": ");
 	if (rec->error)
-		escape_json(&buf, rec->error);
+	{
+		/* The message can carry user text (a label, a condition): bounded. */
+		int			len = strlen(rec->error);
+		int			cut = pg_mbcliplen(rec->error, len, MAX_ERROR_CHARS);
+
+		escape_json(&buf, cut < len ? psprintf("%.*s...", cut, rec->error) : rec->error);
+	}
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoString(&buf, ", \"idempotency_key\": ");
@@ -290,11 +300,24 @@ samplellm_failed_run_records(PG_FUNCTION_ARGS)
 		JsonbValue *v;
 		Datum		value;
 		bool		isnull = false;
+		cJSON	   *check;
 
 		CHECK_FOR_INTERRUPTS();
-		if (len < 2 || line[len - 1] != '\n' || line[0] != '{')
-			continue;			/* torn or overlong line: skip */
+		if (len == 0 || line[len - 1] != '\n')
+		{
+			/* Overlong (or torn at the end): skip the rest of this line too. */
+			int			ch;
+
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+			continue;
+		}
 		line[len - 1] = '\0';
+		/* A torn line must not break the function for everyone: check first. */
+		check = cJSON_Parse(line);
+		if (check == NULL || !cJSON_IsObject(check))
+			continue;
+		cJSON_Delete(check);
 		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(line)));
 		if (!all)
 		{

@@ -82,6 +82,10 @@ sl_quota_parse(SlRun *run, const char *per_group)
 		if (!cJSON_IsNumber(item) || !(item->valuedouble > 0) || !isfinite(item->valuedouble))
 			bad_per_group(per_group, "Every value must be a positive number.");
 		v = item->valuedouble;
+		if (v > run->n)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("per_group asks for %g rows of one label value, more than n = %d", v, run->n)));
 		if (v < 1)
 			shares = true;
 		else if (v == floor(v))
@@ -136,7 +140,7 @@ sl_quota_parse(SlRun *run, const char *per_group)
 		SlGroup    *grp = &run->groups[g];
 		StringInfoData buf;
 
-		grp->target = (int) ceil(grp->quota * run->oversample);
+		grp->target = (int) Min(ceil(grp->quota * run->oversample), (double) PG_INT32_MAX / 4);
 		run->target += grp->target;
 		if (grp->label == NULL)
 			continue;
@@ -228,6 +232,35 @@ sl_quota_count(SlRun *run, const SlRowSet *rows)
 		if (g >= 0)
 			run->groups[g].have++;
 	}
+}
+
+/*
+ * The same count over every answer, prefix or not: when these fill every
+ * group, stage 1 waits for the prefix instead of buying more requests.
+ */
+void
+sl_quota_count_answer(SlRun *run, const SlRowSet *rows)
+{
+	int			r;
+
+	for (r = 0; r < rows->nrows; r++)
+	{
+		int			g = sl_quota_group_of(run, rows, r);
+
+		if (g >= 0)
+			run->groups[g].have_all++;
+	}
+}
+
+bool
+sl_quota_answered_enough(const SlRun *run)
+{
+	int			g;
+
+	for (g = 0; g < run->ngroups; g++)
+		if (run->groups[g].have_all < run->groups[g].target)
+			return false;
+	return true;
 }
 
 /* Every group has its target (or, quotas_only, at least its quota). */

@@ -16,6 +16,8 @@
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "catalog/pg_authid.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
@@ -99,7 +101,9 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfo(&buf, ", \"provider\": \"%s\", \"model\": ", run->builtin ? "builtin" : "openai");
-	if (run->builtin)
+	/* samplellm.model is superuser-only: recorded for those who may read it. */
+	if (run->builtin ||
+		!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_SETTINGS))
 		appendStringInfoString(&buf, "null");
 	else
 		escape_json(&buf, sl_model ? sl_model : "");
@@ -486,10 +490,28 @@ sl_run_execute(SlRun *run)
 	if (run->ngroups > 0 ? !sl_quota_satisfied(run, true) : run->prefix_valid < run->n)
 		shortfall_error(run);
 
-	/* The pool: valid candidates in request order. */
+	/*
+	 * The pool: valid candidates of the shortest run of answered requests
+	 * that reaches the target (the whole prefix when none does).  Answers
+	 * beyond it, which depend on timing, are left out, so the same answers
+	 * give the same pool whatever the concurrency.
+	 */
+	if (run->ngroups > 0)
+		for (i = 0; i < run->ngroups; i++)
+			run->groups[i].have = 0;
 	run->pool_rows = sl_rowset_create(run->t->ncols, (int) run->prefix_valid);
 	for (i = 0; i < run->prefix; i++)
+	{
 		sl_rowset_append_shallow(run->pool_rows, run->results[i]);
+		if (run->ngroups > 0)
+		{
+			sl_quota_count(run, run->results[i]);
+			if (sl_quota_satisfied(run, false))
+				break;
+		}
+		else if (run->pool_rows->nrows >= run->target)
+			break;
+	}
 	run->pool = run->pool_rows->nrows;
 	choose_rows(run, run->pool_rows);
 	run->returned = run->s2.nchosen;

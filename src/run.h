@@ -51,6 +51,7 @@ typedef struct SlGroup
 	int			quota;			/* rows returned */
 	int			target;			/* valid candidates wanted */
 	int64		have;			/* valid candidates in the answered prefix */
+	int64		have_all;		/* valid candidates in every answer so far */
 	SlRowSet   *seeds;			/* target rows with this label, or NULL */
 	SlExemplarPlan *plan;		/* exemplar clusters of those, or NULL */
 	char	   *instruction;	/* what its requests ask for, or NULL */
@@ -136,6 +137,8 @@ extern int	sl_quota_group_of(const SlRun *run, const SlRowSet *rs, int r);
 extern int	sl_quota_request_group(SlRun *run, int index);
 extern void sl_quota_count(SlRun *run, const SlRowSet *rows);
 extern bool sl_quota_satisfied(const SlRun *run, bool quotas_only);
+extern void sl_quota_count_answer(SlRun *run, const SlRowSet *rows);
+extern bool sl_quota_answered_enough(const SlRun *run);
 extern void sl_quota_draw(SlRun *run, const SlRowSet *pool, const double *logw);
 
 /* stage1_builtin.c */

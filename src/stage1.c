@@ -213,6 +213,8 @@ take_answer(SlRun *run, int idx, const char *body, size_t len)
 			CHECK_FOR_INTERRUPTS();
 		}
 	run->results[idx] = rows;
+	if (run->ngroups > 0)
+		sl_quota_count_answer(run, rows);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(run->respcxt);
 
@@ -247,8 +249,12 @@ want_request(SlRun *run)
 		return false;
 	if (run->ngroups > 0)
 	{
-		/* Groups fill at their own pace: ask until every one is full. */
-		if (sl_quota_satisfied(run, false))
+		/*
+		 * Groups fill at their own pace: ask until every one is full, but
+		 * not while the answers already in fill them (the prefix waits for
+		 * a slow request).
+		 */
+		if (sl_quota_satisfied(run, false) || sl_quota_answered_enough(run))
 			return false;
 	}
 	else if (run->prefix_valid >= run->target ||
@@ -340,9 +346,11 @@ fallback_body(void *arg, int http_index, const char *body, size_t len)
 {
 	SlRun	   *run = arg;
 
-	/* Only a refusal of response_format earns the retry without it. */
-	if (run->no_schema)
-		return NULL;
+	/*
+	 * A 400 earns one retry without response_format (http.c allows one per
+	 * request); requests already sent with it get theirs too, and later
+	 * ones are built without it.
+	 */
 	run->no_schema = true;
 	return sl_stage1_request_body(run, run->req_of[http_index], false);
 }

@@ -338,14 +338,14 @@ convert_values(SlValidator *v)
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
 
+		/*
+		 * Only what a bad value causes rejects the row: data exceptions
+		 * (class 22: input syntax, ranges, lengths, encodings, a division
+		 * by zero in a CHECK) and integrity violations (class 23: domains).
+		 * Cancel, lock, resource and internal errors end the statement.
+		 */
 		switch (edata->sqlerrcode)
 		{
-			case ERRCODE_QUERY_CANCELED:
-			case ERRCODE_ADMIN_SHUTDOWN:
-			case ERRCODE_OUT_OF_MEMORY:
-			case ERRCODE_INTERNAL_ERROR:
-				ReThrowError(edata);
-				break;
 			case ERRCODE_CHECK_VIOLATION:
 				result = SL_REJ_DOMAIN;
 				break;
@@ -353,6 +353,9 @@ convert_values(SlValidator *v)
 				result = SL_REJ_NOT_NULL;
 				break;
 			default:
+				if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION &&
+					ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_INTEGRITY_CONSTRAINT_VIOLATION)
+					ReThrowError(edata);
 				result = SL_REJ_INVALID_VALUE;
 				break;
 		}
