@@ -177,3 +177,20 @@ EXCEPTION WHEN undefined_column THEN
 END $$;
 SELECT count(*) > 0 AS journal_readable, max(length(error)) < 3000 AS error_clipped
 FROM samplellm_failed_runs();
+
+-- each role sees its own runs, failures included
+CREATE ROLE sl_u1;
+CREATE ROLE sl_u2;
+GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) TO sl_u1, sl_u2;
+GRANT SELECT ON clicks TO sl_u1, sl_u2;
+SET ROLE sl_u1;
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, label => 'nope');
+SELECT count(*) AS own_runs, bool_and(run_by = 'sl_u1') AS all_mine FROM samplellm_runs;
+RESET ROLE;
+SET ROLE sl_u2;
+SELECT count(*) AS own_runs FROM samplellm_runs;
+RESET ROLE;
+REVOKE ALL ON clicks FROM sl_u1, sl_u2;
+REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM sl_u1, sl_u2;
+DROP ROLE sl_u1;
+DROP ROLE sl_u2;

@@ -37,6 +37,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/numeric.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 #include "utils/tuplestore.h"
@@ -105,7 +106,9 @@ record_json(const SlLedgerRecord *rec)
 	StringInfoData buf;
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"run_id\": " INT64_FORMAT ", \"run_by\": ", rec->run_id);
+	/* run_by_oid (not a column) lets the journal's reader match the role, not its name. */
+	appendStringInfo(&buf, "{\"run_id\": " INT64_FORMAT ", \"run_by_oid\": %u, \"run_by\": ",
+					 rec->run_id, GetUserId());
 	escape_json(&buf, GetUserNameFromId(GetUserId(), false));
 	appendStringInfoString(&buf, ", \"started_at\": ");
 	escape_json(&buf, timestamptz_to_str(rec->started_at));
@@ -276,7 +279,7 @@ Datum
 samplellm_failed_run_records(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	const char *me = GetUserNameFromId(GetUserId(), false);
+	const char *me = psprintf("%u", GetUserId());
 	bool		all = superuser();
 	FILE	   *f;
 	char	   *line;
@@ -321,12 +324,14 @@ samplellm_failed_run_records(PG_FUNCTION_ARGS)
 		jb = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(line)));
 		if (!all)
 		{
+			/* By role OID: a role dropped and created again under the same name is another role. */
 			k.type = jbvString;
-			k.val.string.val = "run_by";
-			k.val.string.len = 6;
+			k.val.string.val = "run_by_oid";
+			k.val.string.len = 10;
 			v = findJsonbValueFromContainer(&jb->root, JB_FOBJECT, &k);
-			if (v == NULL || v->type != jbvString || v->val.string.len != strlen(me) ||
-				strncmp(v->val.string.val, me, v->val.string.len) != 0)
+			if (v == NULL || v->type != jbvNumeric ||
+				strcmp(me, DatumGetCString(DirectFunctionCall1(numeric_out,
+															   NumericGetDatum(v->val.numeric)))) != 0)
 				continue;
 		}
 		value = JsonbPGetDatum(jb);
