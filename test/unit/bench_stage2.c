@@ -59,21 +59,6 @@ make_rows(int n, uint64 seed, bool skewed)
 	return rs;
 }
 
-static void
-write_file(const char *dir, const char *name, const void *p, size_t n)
-{
-	char		path[1024];
-	FILE	   *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (f == NULL || fwrite(p, 1, n, f) != n)
-	{
-		perror(path);
-		exit(2);
-	}
-	fclose(f);
-}
 
 int
 main(int argc, char **argv)

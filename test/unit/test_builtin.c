@@ -19,18 +19,6 @@
 #include "provider_builtin.h"
 #include "test_data.h"
 
-static int	failures = 0;
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) \
-		{ \
-			failures++; \
-			printf("  FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__); \
-			printf("\n"); \
-		} \
-	} while (0)
 
 /* ---- helpers ---- */
 

@@ -11,7 +11,41 @@
 
 #include <math.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "stage2.h"
+
+/* Test assertions: count a failure and say where, without stopping. */
+static pg_attribute_unused() int failures = 0;
+
+#define CHECK(cond, ...) \
+	do { \
+		if (!(cond)) \
+		{ \
+			failures++; \
+			printf("  FAIL %s:%d: ", __FILE__, __LINE__); \
+			printf(__VA_ARGS__); \
+			printf("\n"); \
+		} \
+	} while (0)
+
+/* Writes n bytes to dir/name, for the PyTorch cross-check; exits on error. */
+static pg_attribute_unused() void
+write_file(const char *dir, const char *name, const void *p, size_t n)
+{
+	char		path[1024];
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "wb");
+	if (f == NULL || fwrite(p, 1, n, f) != n)
+	{
+		perror(path);
+		exit(2);
+	}
+	fclose(f);
+}
 
 /* cls[c]: 'n' continuous, 'c' categorical */
 static pg_attribute_unused() SlTable *

@@ -18,18 +18,6 @@
 #include "stage2.h"
 #include "test_data.h"
 
-static int	failures = 0;
-
-#define CHECK(cond, ...) \
-	do { \
-		if (!(cond)) \
-		{ \
-			failures++; \
-			printf("  FAIL %s:%d: ", __FILE__, __LINE__); \
-			printf(__VA_ARGS__); \
-			printf("\n"); \
-		} \
-	} while (0)
 
 /* ---- data sets ---- */
 
@@ -663,21 +651,6 @@ test_degenerate(void)
 
 /* ---- dump for bench/check_attribution_torch.py ---- */
 
-static void
-write_file(const char *dir, const char *name, const void *p, size_t n)
-{
-	char		path[1024];
-	FILE	   *f;
-
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	f = fopen(path, "wb");
-	if (f == NULL || fwrite(p, 1, n, f) != n)
-	{
-		perror(path);
-		exit(2);
-	}
-	fclose(f);
-}
 
 static void
 dump_case(const char *dir, int nclasses)
