@@ -1,6 +1,6 @@
 # samplellm: SampleLLM tabular data synthesis inside PostgreSQL
 EXTENSION = samplellm
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 MODULE_big = samplellm
 
 # In pipeline order: settings and shared pieces; the table and its seeds;
@@ -10,6 +10,7 @@ MODULE_big = samplellm
 OBJS = \
 	src/samplellm.o \
 	src/random.o \
+	src/limits.o \
 	src/compare.o \
 	src/rowset.o \
 	src/catalog.o \
@@ -34,6 +35,7 @@ OBJS = \
 	src/condition.o \
 	src/quota.o \
 	src/ledger.o \
+	src/journal.o \
 	src/run.o \
 	src/estimate.o \
 	src/generate.o \
@@ -42,10 +44,10 @@ OBJS = \
 	src/evaluate_metrics.o \
 	src/evaluate_utility.o
 
-DATA = sql/samplellm--0.1.0.sql
+DATA = sql/samplellm--0.1.0.sql sql/samplellm--0.2.0.sql sql/samplellm--0.1.0--0.2.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
-REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security
+REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security hardening
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 
 OPENBLAS_DIR = /usr/lib/x86_64-linux-gnu/openblas-serial

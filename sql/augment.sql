@@ -100,9 +100,9 @@ SELECT clicked, count(*) FROM samplellm_generate(NULL::clicks, 30, label => 'cli
                                                  per_group => '{"true": 20, "false": 10}', resample => 'uniform')
 GROUP BY 1 ORDER BY 1;
 -- the minority's requests show minority exemplars and ask for that label
-SELECT count(*) FILTER (WHERE sim_user_message(r) LIKE '%Every one of them must have clicked = true.%') > 0 AS asked_for_true,
+SELECT count(*) FILTER (WHERE sim_user_message(r) LIKE '%Every one of them must have "clicked" = true.%') > 0 AS asked_for_true,
        bool_and((SELECT bool_and(e->>3 = 'true') FROM sim_exemplars(r) e))
-         FILTER (WHERE sim_user_message(r) LIKE '%Every one of them must have clicked = true.%') AS true_exemplars
+         FILTER (WHERE sim_user_message(r) LIKE '%Every one of them must have "clicked" = true.%') AS true_exemplars
 FROM sim_requests() r WHERE r->>'model' = 'sim' AND (r->'body'->>'seed') IS NOT NULL
   AND (r->>'seq')::int > (SELECT max((x->>'seq')::int) - 6 FROM sim_requests() x);
 -- the built-in generator meets quotas too
@@ -184,7 +184,19 @@ CREATE ROLE sl_u2;
 GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) TO sl_u1, sl_u2;
 GRANT SELECT ON clicks TO sl_u1, sl_u2;
 SET ROLE sl_u1;
+-- (a call refused for its arguments costs nothing and is no run)
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, label => 'nope');
+SELECT count(*) AS runs_after_refusal FROM samplellm_runs;
+RESET ROLE;
+-- a paid failure is a run (the superuser's settings stay through SET ROLE)
+SET samplellm.model = 'sim?status=500';
+SET samplellm.max_retries = 0;
+SET ROLE sl_u1;
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, label => 'clicked', seed => 80);
+RESET ROLE;
+RESET samplellm.max_retries;
+RESET samplellm.model;
+SET ROLE sl_u1;
 SELECT count(*) AS own_runs, bool_and(run_by = 'sl_u1') AS all_mine FROM samplellm_runs;
 RESET ROLE;
 SET ROLE sl_u2;

@@ -19,7 +19,7 @@ FROM sim_requests() r WHERE (r->>'seq')::int = :seq_before + 1;
 -- the system prompt comes first and never changes; exemplars vary per request
 SELECT count(DISTINCT r->'body'->'messages'->0) AS system_prompts,
        count(DISTINCT sim_user_message(r)) = count(*) AS user_prompts_differ,
-       bool_and(sim_user_message(r) LIKE '%The label column is clicked.%') AS label_named,
+       bool_and(sim_user_message(r) LIKE '%The label column is "clicked".%') AS label_named,
        bool_and((SELECT count(*) FROM sim_exemplars(r)) = 10) AS ten_exemplars
 FROM sim_requests() r WHERE (r->>'seq')::int > :seq_before;
 

@@ -14,7 +14,14 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/comment.h"
-#include "executor/spi.h"
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/pg_constraint.h"
+#include "catalog/pg_enum.h"
+#include "optimizer/optimizer.h"
+#include "utils/fmgroids.h"
+#include "utils/rel.h"
+#include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -22,6 +29,7 @@
 #include "utils/lsyscache.h"
 #include "utils/numeric.h"
 #include "utils/syscache.h"
+#include "utils/catcache.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
@@ -177,27 +185,152 @@ sl_datum_to_double(const SlColumn *col, Datum d)
 	}
 }
 
-/* Runs a catalog query with one oid parameter; results stay in SPI memory. */
-static int
-spi_oid_query(const char *sql, Oid arg)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1];
-	int			rc;
+/*
+ * Catalog lookups in C, not SQL: a query's operators would be resolved
+ * under the caller's search_path (docs/security.md).
+ */
 
-	args[0] = ObjectIdGetDatum(arg);
-	rc = SPI_execute_with_args(sql, 1, argtypes, args, NULL, true, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "catalog query failed: %s", SPI_result_code_string(rc));
-	return (int) SPI_processed;
+/* An enum's labels in sort order. */
+static char **
+enum_labels(Oid typid, int *n)
+{
+	CatCList   *list = SearchSysCacheList1(ENUMTYPOIDNAME, ObjectIdGetDatum(typid));
+	float4	   *order = palloc(sizeof(float4) * Max(list->n_members, 1));
+	char	  **labels = palloc(sizeof(char *) * Max(list->n_members, 1));
+	int			i;
+
+	for (i = 0; i < list->n_members; i++)
+	{
+		Form_pg_enum e = (Form_pg_enum) GETSTRUCT(&list->members[i]->tuple);
+		int			j = i;
+
+		/* insertion by enumsortorder: enums are short */
+		while (j > 0 && order[j - 1] > e->enumsortorder)
+		{
+			order[j] = order[j - 1];
+			labels[j] = labels[j - 1];
+			j--;
+		}
+		order[j] = e->enumsortorder;
+		labels[j] = pstrdup(NameStr(e->enumlabel));
+	}
+	*n = list->n_members;
+	ReleaseSysCacheList(list);
+	pfree(order);
+	return labels;
 }
 
-static char *
-spi_text(int row, int col, MemoryContext cxt)
+typedef struct NamedCheck
 {
-	char	   *v = SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
+	char	   *name;
+	char	   *def;
+	Node	   *expr;
+} NamedCheck;
 
-	return v ? MemoryContextStrdup(cxt, v) : NULL;
+static int
+cmp_named_check(const void *a, const void *b)
+{
+	return strcmp(((const NamedCheck *) a)->name, ((const NamedCheck *) b)->name);
+}
+
+/* CHECK constraints by conrelid (relations) or contypid (domains). */
+static NamedCheck *
+check_constraints(Oid relid, Oid typid, int *n)
+{
+	Relation	rel = table_open(ConstraintRelationId, AccessShareLock);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	NamedCheck *out = NULL;
+	int			cap = 0;
+
+	*n = 0;
+	if (OidIsValid(relid))
+	{
+		ScanKeyInit(&key, Anum_pg_constraint_conrelid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(relid));
+		scan = systable_beginscan(rel, ConstraintRelidTypidNameIndexId, true, NULL, 1, &key);
+	}
+	else
+	{
+		ScanKeyInit(&key, Anum_pg_constraint_contypid, BTEqualStrategyNumber,
+					F_OIDEQ, ObjectIdGetDatum(typid));
+		scan = systable_beginscan(rel, ConstraintTypidIndexId, true, NULL, 1, &key);
+	}
+	while (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_constraint con = (Form_pg_constraint) GETSTRUCT(tup);
+		bool		isnull;
+		Datum		bin;
+
+		if (con->contype != CONSTRAINT_CHECK)
+			continue;
+		if (*n == cap)
+		{
+			cap = Max(8, cap * 2);
+			out = out ? repalloc(out, sizeof(NamedCheck) * cap) : palloc(sizeof(NamedCheck) * cap);
+		}
+		out[*n].name = pstrdup(NameStr(con->conname));
+		out[*n].def = TextDatumGetCString(DirectFunctionCall1(pg_get_constraintdef,
+															  ObjectIdGetDatum(con->oid)));
+		bin = heap_getattr(tup, Anum_pg_constraint_conbin, RelationGetDescr(rel), &isnull);
+		out[*n].expr = isnull ? NULL : stringToNode(TextDatumGetCString(bin));
+		(*n)++;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	if (*n > 1)
+		qsort(out, *n, sizeof(NamedCheck), cmp_named_check);
+	return out;
+}
+
+/*
+ * A domain's CHECKs (all levels of a domain over a domain, by constraint
+ * name, joined with AND) and whether any level is NOT NULL.
+ */
+static char *
+domain_checks(Oid typid, bool *notnull)
+{
+	StringInfoData buf;
+	NamedCheck *all = NULL;
+	int			nall = 0;
+	int			i;
+
+	*notnull = false;
+	for (;;)
+	{
+		HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+		Form_pg_type typ;
+		NamedCheck *these;
+		int			n;
+
+		if (!HeapTupleIsValid(tup))
+			elog(ERROR, "cache lookup failed for type %u", typid);
+		typ = (Form_pg_type) GETSTRUCT(tup);
+		if (typ->typtype != TYPTYPE_DOMAIN)
+		{
+			ReleaseSysCache(tup);
+			break;
+		}
+		*notnull |= typ->typnotnull;
+		these = check_constraints(InvalidOid, typid, &n);
+		typid = typ->typbasetype;
+		ReleaseSysCache(tup);
+		if (n > 0)
+		{
+			all = all ? repalloc(all, sizeof(NamedCheck) * (nall + n)) :
+				palloc(sizeof(NamedCheck) * n);
+			memcpy(all + nall, these, sizeof(NamedCheck) * n);
+			nall += n;
+		}
+	}
+	if (nall == 0)
+		return NULL;
+	qsort(all, nall, sizeof(NamedCheck), cmp_named_check);
+	initStringInfo(&buf);
+	for (i = 0; i < nall; i++)
+		appendStringInfo(&buf, "%s%s", i ? " AND " : "", all[i].def);
+	return buf.data;
 }
 
 /* The relation behind a row type, or an error saying what to pass instead. */
@@ -305,6 +438,8 @@ sl_table_open(Oid rowtype, const char *label)
 		col->typlen = att->attlen;
 		col->typbyval = att->attbyval;
 		col->notnull = att->attnotnull;
+		/* the table computes it: never asked of the LLM, computed as the executor does */
+		col->generated = (att->attgenerated == ATTRIBUTE_GENERATED_STORED);
 		col->comment = GetComment(relid, RelationRelationId, att->attnum);
 		why = sl_column_check_unsupported(col->basetypid);
 		if (why)
@@ -324,6 +459,8 @@ sl_table_open(Oid rowtype, const char *label)
 			t->label_col = t->ncols - 1;
 	}
 
+	for (i = 0; i < t->ncols; i++)
+		t->nwritten += !t->cols[i].generated;
 	if (t->ncols == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TABLE_DEFINITION),
@@ -334,59 +471,35 @@ sl_table_open(Oid rowtype, const char *label)
 				 errmsg("label column \"%s\" does not exist in \"%s\"", label, t->relname),
 				 errhint("Pass the name of the target column, as in label => 'clicked'.")));
 
-	/* The rest comes from catalog queries, through SPI. */
-	SPI_connect();
 	for (i = 0; i < t->ncols; i++)
 	{
 		SlColumn   *col = &t->cols[i];
-		int			n;
-		int			j;
 
 		if (type_is_enum(col->basetypid))
-		{
-			n = spi_oid_query("SELECT enumlabel::pg_catalog.text FROM pg_catalog.pg_enum "
-							  "WHERE enumtypid = $1 ORDER BY enumsortorder", col->basetypid);
-			col->nlabels = n;
-			col->labels = MemoryContextAlloc(cxt, sizeof(char *) * Max(n, 1));
-			for (j = 0; j < n; j++)
-				col->labels[j] = spi_text(j, 1, cxt);
-		}
+			col->labels = enum_labels(col->basetypid, &col->nlabels);
 		if (col->typid != col->basetypid)
 		{
-			/* A domain: its CHECKs (all levels of domain-over-domain) and NOT NULL. */
-			n = spi_oid_query("WITH RECURSIVE d(oid, base, nn) AS ("
-							  " SELECT t.oid, t.typbasetype, t.typnotnull FROM pg_catalog.pg_type t WHERE t.oid = $1"
-							  " UNION ALL SELECT t.oid, t.typbasetype, t.typnotnull FROM pg_catalog.pg_type t"
-							  " JOIN d ON t.oid = d.base WHERE t.typtype = 'd')"
-							  " SELECT bool_or(d.nn)::pg_catalog.text,"
-							  " pg_catalog.string_agg(pg_catalog.pg_get_constraintdef(c.oid), ' AND ' ORDER BY c.conname)"
-							  " FROM d LEFT JOIN pg_catalog.pg_constraint c ON c.contypid = d.oid AND c.contype = 'c'",
-							  col->typid);
-			if (n == 1)
-			{
-				char	   *nn = spi_text(0, 1, cxt);
+			bool		nn;
 
-				if (nn && strcmp(nn, "true") == 0)
-					col->notnull = true;
-				col->domain_checks = spi_text(0, 2, cxt);
-			}
+			col->domain_checks = domain_checks(col->typid, &nn);
+			col->notnull |= nn;
 		}
 	}
 	{
-		int			n = spi_oid_query("SELECT conname::pg_catalog.text, pg_catalog.pg_get_constraintdef(oid)"
-									  " FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'c'"
-									  " ORDER BY conname", relid);
+		NamedCheck *checks = check_constraints(relid, InvalidOid, &t->nchecks);
 
-		t->nchecks = n;
-		t->check_names = MemoryContextAlloc(cxt, sizeof(char *) * Max(n, 1));
-		t->check_src = MemoryContextAlloc(cxt, sizeof(char *) * Max(n, 1));
-		for (i = 0; i < n; i++)
+		t->check_names = palloc(sizeof(char *) * Max(t->nchecks, 1));
+		t->check_src = palloc(sizeof(char *) * Max(t->nchecks, 1));
+		t->check_attrs = palloc0(sizeof(Bitmapset *) * Max(t->nchecks, 1));
+		for (i = 0; i < t->nchecks; i++)
 		{
-			t->check_names[i] = spi_text(i, 1, cxt);
-			t->check_src[i] = spi_text(i, 2, cxt);
+			t->check_names[i] = checks[i].name;
+			t->check_src[i] = checks[i].def;
+			/* which columns it mentions: the prompt leaves out those on excluded ones */
+			if (checks[i].expr)
+				pull_varattnos(checks[i].expr, 1, &t->check_attrs[i]);
 		}
 	}
-	SPI_finish();
 
 	return t;
 }

@@ -137,14 +137,22 @@ run_recorded(FunctionCallInfo fcinfo, MemoryContext parent, Oid rowtype,
 	SlRun	   *volatile run = NULL;
 	MemoryContext old = CurrentMemoryContext;
 
-	sl_ledger_set_schema(get_func_namespace(fcinfo->flinfo->fn_oid));
 	memset(&rec, 0, sizeof(rec));
-	rec.run_id = sl_ledger_next_id();
 	rec.started_at = GetCurrentTimestamp();
 	rec.source = format_type_be_qualified(rowtype);
 	rec.target = target;
 	rec.n_requested = opt->n;
 	rec.idempotency_key = idem_key;
+
+	/*
+	 * Checks, seeds, exemplars and prompt: a call refused here has cost
+	 * nothing and is not a run, so it leaves no record.
+	 */
+	run = sl_run_create(parent, opt);
+	MemoryContextSwitchTo(run->cxt);
+	sl_run_prepare(run, rowtype, opt);
+	MemoryContextSwitchTo(old);
+	rec.run_id = sl_ledger_next_id();
 
 	PG_TRY();
 	{
@@ -153,9 +161,7 @@ run_recorded(FunctionCallInfo fcinfo, MemoryContext parent, Oid rowtype,
 		bool	   *isnull;
 		int			i;
 
-		run = sl_run_create(parent, opt);
 		MemoryContextSwitchTo(run->cxt);
-		sl_run_prepare(run, rowtype, opt);
 		sl_run_execute(run);
 
 		pool = run->pool_rows;
@@ -192,8 +198,8 @@ run_recorded(FunctionCallInfo fcinfo, MemoryContext parent, Oid rowtype,
 		{
 			rec.status = "failed";
 			rec.error = edata->message;
-			rec.details = run ? sl_run_json(run, "failed", 0) : NULL;
-			sl_ledger_record_failure(&rec);
+			rec.details = sl_run_json(run, "failed", 0);
+			sl_journal_append(&rec);
 		}
 		PG_CATCH();
 		{
@@ -247,6 +253,7 @@ samplellm_generate(PG_FUNCTION_ARGS)
 
 	parse_run_options(fcinfo, 1, &opt);
 	(void) sl_source_relid(rowtype);
+	sl_ledger_check_ready("samplellm_generate");
 	InitMaterializedSRF(fcinfo, 0);
 
 	te.rsinfo = rsinfo;
@@ -275,6 +282,27 @@ typedef struct InsertEmit
 	char	   *pnulls;
 	int64		inserted;
 } InsertEmit;
+
+/*
+ * generate_into's source must be something with rows and a row type: an
+ * index or a sequence would otherwise fail with "type with OID 0 does not
+ * exist".
+ */
+static void
+check_source_relation(Oid source)
+{
+	char		relkind = get_rel_relkind(source);
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE &&
+		relkind != RELKIND_VIEW && relkind != RELKIND_MATVIEW &&
+		relkind != RELKIND_FOREIGN_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("source \"%s\" is not a table, view, materialized view or foreign table",
+						get_rel_name(source)),
+				 errdetail("samplellm learns from the rows of a relation that has them."),
+				 errhint("Pass the table the index or sequence belongs to.")));
+}
 
 /*
  * The INSERT that receives the rows: every source column the target has,
@@ -437,7 +465,6 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 	InsertEmit	ie;
 	char	   *target_name;
 	char	   *key;
-	Oid			schema = get_func_namespace(fcinfo->flinfo->fn_oid);
 	int64		run_id;
 	MemoryContext cxt;
 	Emitter		em;
@@ -450,17 +477,26 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 	target = PG_GETARG_OID(1);
 	parse_run_options(fcinfo, 2, &opt);
 	key = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
+	check_source_relation(source);
 	target_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
 											 get_rel_name(target));
 
-	/* A job rerun after its success is a no-op (see README, pg_cron). */
+	/* The caller's privileges first: nothing below may be probed without them. */
+	memset(&ie, 0, sizeof(ie));
+	plan_insert(source, target, &ie);
+	sl_ledger_check_ready("samplellm_generate_into");
+
+	/*
+	 * A job rerun after its success is a no-op (see README, pg_cron).  Calls
+	 * with the same key wait for each other here: the loser finds the
+	 * winner's record once it commits, without paying for anything.
+	 */
 	if (key)
 	{
 		int64		done;
 
-		sl_ledger_set_schema(schema);
+		sl_ledger_lock_key(target, key);
 		done = sl_ledger_find_success(target_name, key);
-
 		if (done > 0)
 		{
 			ereport(NOTICE,
@@ -469,9 +505,6 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 			PG_RETURN_INT64(done);
 		}
 	}
-
-	memset(&ie, 0, sizeof(ie));
-	plan_insert(source, target, &ie);
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "samplellm generate_into",
 								ALLOCSET_DEFAULT_SIZES);

@@ -519,13 +519,22 @@ sl_conn_error(const SlReq *req, CURLcode res, long oserr, bool exhausted,
 	if (extra != NULL)
 		appendStringInfo(&detail, " %s", extra);
 
+	/*
+	 * A refused or unresolvable address is a wrong endpoint or a server that
+	 * is down: more retries would not help.
+	 */
+	if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST ||
+		res == CURLE_COULDNT_RESOLVE_PROXY || !exhausted)
+		ereport(ERROR,
+				(errcode(ERRCODE_CONNECTION_FAILURE),
+				 errmsg("could not reach the LLM endpoint"),
+				 errdetail_internal("%s", detail.data),
+				 errhint("Check samplellm.endpoint and that the server is running.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_CONNECTION_FAILURE),
 			 errmsg("could not reach the LLM endpoint"),
 			 errdetail_internal("%s", detail.data),
-			 exhausted ?
-			 errhint("The server kept failing; try again later or raise samplellm.max_retries.") :
-			 errhint("Check samplellm.endpoint and that the server is running.")));
+			 errhint("The server kept failing; try again later or raise samplellm.max_retries.")));
 }
 
 

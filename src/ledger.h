@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * ledger.h
- *	  The run ledger: one record per run, readable by the run's owner.
+ *	  The run ledger (successful runs, in a table) and the failure journal
+ *	  (failed runs, in files): one record per run, readable by its owner.
  *
  *-------------------------------------------------------------------------
  */
@@ -24,10 +25,16 @@ typedef struct SlLedgerRecord
 	const char *details;		/* the run's figures, JSON (sl_run_json) */
 } SlLedgerRecord;
 
-extern void sl_ledger_set_schema(Oid schema);
+/* ledger.c */
+extern Oid	sl_extension_schema(void);
+extern void sl_ledger_check_ready(const char *function);
 extern int64 sl_ledger_next_id(void);
 extern void sl_ledger_record_success(const SlLedgerRecord *rec);
+extern void sl_ledger_lock_key(Oid target, const char *key);
 extern int64 sl_ledger_find_success(const char *target, const char *key);
-extern void sl_ledger_record_failure(const SlLedgerRecord *rec);
+
+/* journal.c */
+extern void sl_journal_define_gucs(void);
+extern void sl_journal_append(const SlLedgerRecord *rec);
 
 #endif							/* SAMPLELLM_LEDGER_H */

@@ -14,10 +14,13 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
 #include <math.h>
 
+#include "access/sysattr.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "nodes/bitmapset.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 
@@ -248,6 +251,48 @@ describe_seed_values(StringInfo buf, const SlColumn *col, const SlRowSet *seeds,
 		appendStringInfo(buf, " NULL in %.0f%% of rows.", 100.0 * nnull / n);
 }
 
+/*
+ * Does catalog text (a comment) mention an excluded column's name, as a
+ * word, in any case?  Such text stays out of every request.
+ */
+static bool
+mentions_excluded(const SlTable *t, const char *text)
+{
+	int			c;
+
+	for (c = 0; c < t->ncols; c++)
+	{
+		const char *name = t->cols[c].name;
+		size_t		len = strlen(name);
+		const char *p;
+
+		if (!t->cols[c].excluded || len == 0)
+			continue;
+		for (p = text; *p; p++)
+		{
+			if (pg_strncasecmp(p, name, len) == 0 &&
+				(p == text || !(isalnum((unsigned char) p[-1]) || p[-1] == '_')) &&
+				!(isalnum((unsigned char) p[len]) || p[len] == '_'))
+				return true;
+		}
+	}
+	return false;
+}
+
+static bool
+check_mentions_excluded(const SlTable *t, int k)
+{
+	int			c;
+
+	for (c = 0; c < t->ncols; c++)
+		if (t->cols[c].excluded &&
+			bms_is_member(t->cols[c].attnum - FirstLowInvalidHeapAttributeNumber,
+						  t->check_attrs[k]))
+			return true;
+	/* the name can also be in the text (a function of a whole-row Var, say) */
+	return mentions_excluded(t, t->check_src[k]);
+}
+
 static char *
 build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 				  const char *condition)
@@ -258,18 +303,18 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "Table ");
 	sl_append_data_text(&buf, psprintf("%s.%s", t->nspname, t->relname));
-	if (t->comment)
+	if (t->comment && !mentions_excluded(t, t->comment))
 	{
 		appendStringInfoString(&buf, ", described as ");
 		sl_append_data_text(&buf, t->comment);
 	}
-	appendStringInfo(&buf, "\nColumns (%d), in order:\n", t->ncols - t->nexcluded);
+	appendStringInfo(&buf, "\nColumns (%d), in order:\n", t->nwritten);
 	for (c = 0; c < t->ncols; c++)
 	{
 		const SlColumn *col = &t->cols[c];
 		int			k;
 
-		if (col->excluded)
+		if (!sl_col_written(col))
 			continue;
 
 		appendStringInfoString(&buf, "- ");
@@ -295,7 +340,7 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 		if (c == t->label_col)
 			appendStringInfoString(&buf, ", the LABEL (the target that models predict from the other columns)");
 		appendStringInfoChar(&buf, '.');
-		if (col->comment)
+		if (col->comment && !mentions_excluded(t, col->comment))
 		{
 			appendStringInfoString(&buf, " Meaning: ");
 			sl_append_data_text(&buf, col->comment);
@@ -307,6 +352,9 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 	}
 	for (c = 0; c < t->nchecks; c++)
 	{
+		/* a rule on an excluded column would name it, and can hold its values */
+		if (check_mentions_excluded(t, c))
+			continue;
 		appendStringInfoString(&buf, "Every row satisfies ");
 		sl_append_data_text(&buf, t->check_src[c]);
 		appendStringInfoString(&buf, ".\n");
@@ -331,11 +379,11 @@ append_column_names(StringInfo buf, const SlTable *t)
 
 	for (c = 0; c < t->ncols; c++)
 	{
-		if (t->cols[c].excluded)
+		if (!sl_col_written(&t->cols[c]))
 			continue;
 		if (n++)
 			appendStringInfoChar(buf, ',');
-		escape_json(buf, t->cols[c].name);
+		sl_append_data_text(buf, t->cols[c].name);
 	}
 }
 
@@ -357,14 +405,14 @@ append_column_schema(StringInfo buf, const SlColumn *col)
 		{
 			if (k)
 				appendStringInfoChar(buf, ',');
-			escape_json(buf, col->labels[k]);
+			sl_append_data_text(buf, col->labels[k]);
 		}
 		if (!col->notnull)
 			appendStringInfoString(buf, ",null");
 		appendStringInfoChar(buf, ']');
 	}
 	appendStringInfoString(buf, ",\"description\":");
-	escape_json(buf, col->typname);
+	sl_append_data_text(buf, col->typname);
 	appendStringInfoChar(buf, '}');
 }
 
@@ -382,11 +430,11 @@ build_schema(const SlTable *t)
 						   "\"rows\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{");
 	for (c = 0, n = 0; c < t->ncols; c++)
 	{
-		if (t->cols[c].excluded)
+		if (!sl_col_written(&t->cols[c]))
 			continue;
 		if (n++)
 			appendStringInfoChar(&buf, ',');
-		escape_json(&buf, t->cols[c].name);
+		sl_append_data_text(&buf, t->cols[c].name);
 		appendStringInfoChar(&buf, ':');
 		append_column_schema(&buf, &t->cols[c]);
 	}
@@ -414,7 +462,7 @@ row_chars(const SlTable *t, const SlRowSet *seeds, bool as_object)
 		double		len = 0;
 		int			m = 0;
 
-		if (t->cols[c].excluded)
+		if (!sl_col_written(&t->cols[c]))
 			continue;
 
 		for (r = 0; r < seeds->nrows && r < 1000; r++)
@@ -523,7 +571,7 @@ sl_prompt_body(const SlPrompt *p, const SlRowSet *seeds, const int *exemplars,
 		appendStringInfoChar(&user, '[');
 		for (c = 0; c < t->ncols; c++)
 		{
-			if (t->cols[c].excluded)
+			if (!sl_col_written(&t->cols[c]))
 				continue;
 			if (n++)
 				appendStringInfoChar(&user, ',');
@@ -534,7 +582,12 @@ sl_prompt_body(const SlPrompt *p, const SlRowSet *seeds, const int *exemplars,
 	}
 	appendStringInfo(&user, "</exemplars>\n\nWrite exactly %d new rows.", nrows);
 	if (t->label_col >= 0)
-		appendStringInfo(&user, " The label column is %s.", t->cols[t->label_col].name);
+	{
+		/* the one escaping of table-owned text: a name cannot close a block */
+		appendStringInfoString(&user, " The label column is ");
+		sl_append_data_text(&user, t->cols[t->label_col].name);
+		appendStringInfoChar(&user, '.');
+	}
 	if (instruction)
 		appendStringInfo(&user, " %s", instruction);
 	if (!with_schema)
@@ -562,5 +615,6 @@ sl_prompt_body(const SlPrompt *p, const SlRowSet *seeds, const int *exemplars,
 	}
 	appendStringInfoChar(&body, '}');
 	pfree(user.data);
-	return body.data;
+	/* JSON travels as UTF-8, whatever the database's encoding */
+	return pg_server_to_any(body.data, body.len, PG_UTF8);
 }

@@ -36,14 +36,42 @@ bad_per_group(const char *text, const char *why)
 			 errhint("Pass a JSON object from label values to shares of n or to row counts, e.g. '{\"true\": 0.5}' or '{\"true\": 300}'.")));
 }
 
-/* The label value as the column's output function writes it. */
+/*
+ * The label value as the column's output function writes it.  A key the
+ * label's type refuses is a per_group error that says so, not a bare
+ * input-syntax error.
+ */
 static char *
-canonical_label(const SlColumn *col, const char *text)
+canonical_label(const SlColumn *col, const char *per_group, const char *text)
 {
-	Datum		d = InputFunctionCall((FmgrInfo *) &col->infunc, (char *) text,
-									  col->typioparam, col->typmod);
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *volatile out = NULL;
 
-	return OutputFunctionCall((FmgrInfo *) &col->outfunc, d);
+	PG_TRY();
+	{
+		Datum		d = InputFunctionCall((FmgrInfo *) &col->infunc, (char *) text,
+										  col->typioparam, col->typmod);
+
+		out = OutputFunctionCall((FmgrInfo *) &col->outfunc, d);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid per_group \"%s\"", per_group),
+				 errdetail("The key \"%s\" is not a value of the label column \"%s\" (type %s): %s",
+						   text, col->name, col->typname, edata->message),
+				 errhint("The keys are label values, written as the column's type reads them.")));
+	}
+	PG_END_TRY();
+	return out;
 }
 
 void
@@ -68,7 +96,8 @@ sl_quota_parse(SlRun *run, const char *per_group)
 				 errmsg("per_group needs a label column"),
 				 errhint("Pass label => 'column' too.")));
 	lab = &t->cols[t->label_col];
-	doc = cJSON_Parse(per_group);
+	/* the whole text is the object: nothing may follow it */
+	doc = cJSON_ParseWithOpts(per_group, NULL, true);
 	if (doc == NULL || !cJSON_IsObject(doc) || doc->child == NULL)
 		bad_per_group(per_group, "It is not a non-empty JSON object.");
 	nkeys = cJSON_GetArraySize(doc);
@@ -92,7 +121,7 @@ sl_quota_parse(SlRun *run, const char *per_group)
 			counts = true;
 		else
 			bad_per_group(per_group, "A value must be a share below 1 or a whole number of rows.");
-		grp->label = canonical_label(lab, item->string);
+		grp->label = canonical_label(lab, per_group, item->string);
 		for (g = 0; g < run->ngroups; g++)
 			if (strcmp(run->groups[g].label, grp->label) == 0)
 				bad_per_group(per_group, "A label value is listed twice.");
@@ -153,9 +182,18 @@ sl_quota_parse(SlRun *run, const char *per_group)
 				sl_rowset_append_row(grp->seeds, run->target_rows, r);
 		}
 		if (grp->seeds->nrows == 0)
-			grp->seeds = NULL;	/* no real example: general exemplars */
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("per_group asks for %s = %s, which no real row has",
+							lab->name, grp->label),
+					 errdetail("None of the %d seed rows%s has that label value.",
+							   run->target_rows->nrows,
+							   run->condition ? " that satisfy the condition" : ""),
+					 errhint("samplellm imitates real rows: ask for label values the source has, or raise max_seed_rows if the value is rare.")));
 		initStringInfo(&buf);
-		appendStringInfo(&buf, "Every one of them must have %s = ", lab->name);
+		appendStringInfoString(&buf, "Every one of them must have ");
+		sl_append_data_text(&buf, lab->name);
+		appendStringInfoString(&buf, " = ");
 		sl_append_json_value(&buf, lab, grp->label);
 		appendStringInfoChar(&buf, '.');
 		grp->instruction = buf.data;

@@ -107,11 +107,18 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 		appendStringInfoString(&buf, "null");
 	else
 		escape_json(&buf, sl_model ? sl_model : "");
-	appendStringInfo(&buf, ", \"prompt_hash\": \"%08x\"",
-					 run->prompt ? (uint32) hash_bytes((const unsigned char *) run->prompt->system,
-													  strlen(run->prompt->system)) : 0);
-	appendStringInfo(&buf, ", \"prompt_version\": \"%s\""
-					 ", \"seed\": " INT64_FORMAT ", \"n\": %d, \"returned\": %d"
+	if (run->prompt)
+		appendStringInfo(&buf, ", \"prompt_hash\": \"%08x\"",
+						 (uint32) hash_bytes((const unsigned char *) run->prompt->system,
+											 strlen(run->prompt->system)));
+	else
+		appendStringInfoString(&buf, ", \"prompt_hash\": null");
+	/* The built-in generator uses no prompt and no response format. */
+	if (run->builtin)
+		appendStringInfoString(&buf, ", \"prompt_version\": null");
+	else
+		appendStringInfo(&buf, ", \"prompt_version\": \"%s\"", SL_PROMPT_VERSION);
+	appendStringInfo(&buf, ", \"seed\": " INT64_FORMAT ", \"n\": %d, \"returned\": %d"
 					 ", \"seed_rows\": %d, \"seed_rows_seen\": " INT64_FORMAT
 					 ", \"clusters\": %d, \"rows_per_call\": %d"
 					 ", \"requests\": %d, \"cached\": %d, \"calls\": %d, \"retries\": %d, \"rate_limited\": %d"
@@ -119,12 +126,12 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 					 ", \"prompt_tokens\": " INT64_FORMAT ", \"completion_tokens\": " INT64_FORMAT
 					 ", \"candidates\": " INT64_FORMAT ", \"valid\": " INT64_FORMAT
 					 ", \"rejected\": {",
-					 SL_PROMPT_VERSION, (int64) run->seed, run->n, returned,
+					 (int64) run->seed, run->n, returned,
 					 run->seeds ? run->seeds->nrows : 0, run->seen_rows,
 					 run->plan ? run->plan->k : 0,
 					 run->prompt ? run->prompt->rows_per_call : 0,
 					 run->issued, run->cached, run->http.attempts, run->http.retries, run->http.rate_limited,
-					 run->no_schema ? "false" : "true",
+					 run->builtin ? "null" : run->no_schema ? "false" : "true",
 					 run->prompt_tokens, run->completion_tokens,
 					 run->received, run->valid);
 	for (i = 0; i < SL_REJ_COUNT; i++)
@@ -207,12 +214,19 @@ shortfall_error(SlRun *run)
 		appendStringInfoChar(&detail, '.');
 	}
 
-	if (run->stop && strcmp(run->stop, "calls") == 0)
+	if (run->condition &&
+		sl_validator_rejected(run->validator)[SL_REJ_CONDITION] * 2 >= sl_run_rejected_total(run) &&
+		sl_run_rejected_total(run) > 0)
+		hint = "Most candidates failed the condition: relax it, or raise samplellm.max_calls_per_statement.";
+	else if (run->stop && strcmp(run->stop, "calls") == 0)
 		hint = "Raise samplellm.max_calls_per_statement, or ask for fewer rows.";
 	else if (run->stop && strcmp(run->stop, "tokens") == 0)
 		hint = "Raise samplellm.max_tokens_per_statement, or ask for fewer rows.";
+	else if (sl_validator_rejected(run->validator)[SL_REJ_SEED_COPY] * 2 >= sl_run_rejected_total(run) &&
+			 sl_run_rejected_total(run) > 0)
+		hint = "Most candidates were exact copies of real rows (the memorization guard refuses them): the table has few distinct rows; ask for fewer rows, or SET samplellm.memorization_guard = off.";
 	else if (run->builtin)
-		hint = "The built-in generator rarely proposes rows that pass the table's rules; see the rejection reasons.";
+		hint = "Most proposals of the built-in generator broke the table's rules; see the rejection reasons.";
 	else
 		hint = "Most answers were unusable: check samplellm.model and the rejection reasons.";
 
@@ -358,14 +372,50 @@ mark_excluded(SlTable *t, const SlRunOptions *opt)
 					 errmsg("the label column \"%s\" cannot be excluded", opt->exclude[k]),
 					 errhint("The LLM must write the label; exclude other columns.")));
 		if (!t->cols[c].excluded)
+		{
 			t->nexcluded++;
+			if (!t->cols[c].generated)
+				t->nwritten--;
+		}
 		t->cols[c].excluded = true;
 	}
-	if (t->nexcluded > 0 && t->nexcluded == t->ncols)
+	if (t->nwritten == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("every column of \"%s\" is excluded", t->relname),
 				 errhint("Leave at least one column for the LLM, or use samplellm.provider = 'builtin'.")));
+}
+
+/*
+ * Prices the rest of the call before stage 1 starts: the candidate pool
+ * (with stage 2's per-candidate arrays), the built-in generator's proposals
+ * or the LLM responses in flight, on top of what the seeds already hold.
+ */
+static void
+check_memory(SlRun *run)
+{
+	const SlTable *t = run->t;
+	double		row = sl_row_bytes_measured(t, run->seeds);
+	double		per_cand = row + t->ncols * 12.0 + 64.0;
+	double		held = (double) MemoryContextMemAllocated(run->cxt, true);
+	double		extra;
+	double		cands = run->target;
+
+	if (run->builtin)
+		extra = cands * row * 1.2;	/* one batch of proposals, as texts */
+	else
+	{
+		double		body = run->prompt ? run->prompt->est_prompt_tokens * sl_chars_per_token : 0;
+
+		cands += (double) sl_max_concurrency * (run->prompt ? run->prompt->rows_per_call : 0);
+		extra = (double) sl_max_concurrency * (3.0 * sl_max_response_kb * 1024.0 + 2.0 * body);
+	}
+	sl_limit_check(held + cands * per_cand + extra,
+				   psprintf("%.0f candidate rows (n = %d times oversample %g) of about %.0f bytes each, "
+							"%.0f MB for the seed rows, %.0f MB for %s.",
+							cands, run->n, run->oversample, per_cand,
+							held / (1024.0 * 1024.0), extra / (1024.0 * 1024.0),
+							run->builtin ? "the generator's proposals" : "responses in flight"));
 }
 
 SlRun *
@@ -452,7 +502,12 @@ sl_run_prepare(SlRun *run, Oid rowtype, const SlRunOptions *opt)
 			if (sl_validator_matches(run->validator, run->seeds, r))
 				sl_rowset_append_row(run->target_rows, run->seeds, r);
 		if (run->target_rows->nrows == 0)
-			run->target_rows = run->seeds;
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("no real row satisfies the condition \"%s\"", opt->condition),
+					 errdetail("None of the %d seed rows read from \"%s\" satisfies it.",
+							   run->seeds->nrows, run->t->relname),
+					 errhint("samplellm imitates real rows: use a condition some of them satisfy, or raise max_seed_rows if they are rare.")));
 	}
 
 	if (opt->per_group)
@@ -475,6 +530,7 @@ sl_run_prepare(SlRun *run, Oid rowtype, const SlRunOptions *opt)
 	}
 	run->cap = 64;
 	run->results = palloc0(sizeof(SlRowSet *) * run->cap);
+	check_memory(run);
 }
 
 /* Stage 1, then the pool, then stage 2's choice of the n rows. */

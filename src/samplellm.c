@@ -16,6 +16,7 @@
 #include "utils/guc.h"
 
 #include "cache.h"
+#include "ledger.h"
 #include "parse.h"
 #include "samplellm.h"
 
@@ -243,6 +244,12 @@ _PG_init(void)
 							&sl_max_tokens_total, 0, 0, INT_MAX,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.max_memory",
+							"Sets the most memory one samplellm call may use.",
+							"Candidates, seed rows, responses in flight and evaluated rows are priced before the work starts.",
+							&sl_max_memory_kb, 1024 * 1024, 1024, INT_MAX,
+							PGC_SUSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("samplellm.max_seed_rows",
 							"Sets the largest number of real rows read as seeds (a uniform sample).",
 							NULL,
@@ -348,6 +355,7 @@ _PG_init(void)
 							NULL, NULL, NULL);
 
 	sl_cache_define_gucs();
+	sl_journal_define_gucs();
 	MarkGUCPrefixReserved("samplellm");
 	sl_json_init();
 }

@@ -19,7 +19,7 @@
 #include "fmgr.h"
 #include "nodes/pg_list.h"
 
-#define SAMPLELLM_VERSION "0.1.0"
+#define SAMPLELLM_VERSION "0.2.0"
 
 /* ---- settings (samplellm.c) ---- */
 typedef enum SlProvider
@@ -94,6 +94,7 @@ typedef struct SlColumn
 	char	  **labels;
 	char	   *domain_checks;	/* CHECK text of the domain, or NULL */
 	bool		excluded;		/* never sent to the LLM; filled locally */
+	bool		generated;		/* GENERATED ALWAYS ... STORED: computed */
 	FmgrInfo	infunc;			/* type input function */
 	Oid			typioparam;
 	FmgrInfo	outfunc;		/* type output function */
@@ -112,9 +113,23 @@ typedef struct SlTable
 	int			nchecks;		/* table CHECK constraints */
 	char	  **check_names;
 	char	  **check_src;		/* pg_get_constraintdef() text */
+	struct Bitmapset **check_attrs;	/* columns each mentions (attno offset
+									 * by FirstLowInvalidHeapAttributeNumber) */
 	int			label_col;		/* index into cols, or -1 */
 	int			nexcluded;		/* columns with excluded set */
+	int			nwritten;		/* columns the provider writes (sl_col_written) */
 } SlTable;
+
+/*
+ * Does the provider (the LLM or the built-in generator) write this column?
+ * Excluded columns are filled locally and generated ones computed; neither
+ * is ever named in a request.
+ */
+static inline bool
+sl_col_written(const SlColumn *col)
+{
+	return !col->excluded && !col->generated;
+}
 
 /*
  * A set of rows in column order (cols of an SlTable, not attnums).  Cells are
@@ -159,6 +174,15 @@ extern int	sl_cmp_double(const void *a, const void *b);
 extern int	sl_cmp_int64(const void *a, const void *b);
 extern int	sl_cmp_uint64(const void *a, const void *b);
 extern int	sl_cmp_str(const void *a, const void *b);
+
+/* limits.c: samplellm.max_memory */
+extern int	sl_max_memory_kb;
+extern int64 sl_limit_bytes(void);
+extern void sl_limit_check(double bytes, const char *detail);
+extern void sl_limit_check_context(MemoryContext cxt, const char *what);
+extern double sl_row_bytes_typical(const SlTable *t);
+extern double sl_row_bytes_measured(const SlTable *t, const SlRowSet *rs);
+extern double sl_relation_rows_estimate(Oid relid);
 
 /* random.c: every random choice derives from the user's seed */
 extern uint64 sl_mix_seed(uint64 seed, uint64 stream);

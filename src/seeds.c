@@ -58,6 +58,16 @@ sl_seeds_read(SlTable *t, int max_rows, uint64 seed, int64 *total_rows)
 	bool	   *isnull;
 	int			c;
 
+	/* Priced before the scan: the rows the planner expects, at most max_rows. */
+	{
+		double		est = sl_relation_rows_estimate(t->relid);
+		double		rows = est >= 0 ? Min((double) max_rows, est * 1.1 + 1000) : max_rows;
+		double		row_bytes = sl_row_bytes_typical(t);
+
+		sl_limit_check(rows * row_bytes,
+					   psprintf("Up to %.0f seed rows (max_seed_rows = %d) of about %.0f bytes each.",
+								rows, max_rows, row_bytes));
+	}
 	pg_prng_seed(&rng, sl_mix_seed(seed, UINT64CONST(0x5eed5)));
 	rs = sl_rowset_create(t->ncols, Min(max_rows, 1024));
 	values = palloc(sizeof(Datum) * t->ncols);
@@ -130,6 +140,8 @@ sl_seeds_read(SlTable *t, int max_rows, uint64 seed, int64 *total_rows)
 		}
 		SPI_freetuptable(SPI_tuptable);
 		CHECK_FOR_INTERRUPTS();
+		/* the estimate can be wrong (a view, stale statistics) */
+		sl_limit_check_context(cxt, "reading the seed rows");
 	}
 	SPI_cursor_close(portal);
 	SPI_finish();

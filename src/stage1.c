@@ -72,7 +72,8 @@ chat_url(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("samplellm.endpoint is not set"),
-				 errhint("A superuser sets it to an OpenAI-compatible API, e.g. ALTER SYSTEM SET samplellm.endpoint = 'https://api.openai.com/v1'.")));
+				 errhint("A superuser sets it to an OpenAI-compatible API, e.g. ALTER SYSTEM SET samplellm.endpoint = 'https://api.openai.com/v1'; "
+						 "without an LLM, SET samplellm.provider = 'builtin' uses the built-in generator.")));
 	if (sl_model == NULL || sl_model[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -186,7 +187,7 @@ sl_stage1_request_body(SlRun *run, int index, bool with_schema)
  * more valid candidates are needed.
  */
 static bool
-take_answer(SlRun *run, int idx, const char *body, size_t len)
+take_answer(SlRun *run, int idx, const char *body, size_t len, bool *usable)
 {
 	MemoryContext old;
 	SlResponse	resp;
@@ -202,6 +203,9 @@ take_answer(SlRun *run, int idx, const char *body, size_t len)
 	run->responses[resp.status]++;
 	run->prompt_tokens += resp.prompt_tokens;
 	run->completion_tokens += resp.completion_tokens;
+	/* Only an answer that parsed into rows is worth replaying (cache). */
+	*usable = (resp.status == SL_RESP_OK || resp.status == SL_RESP_TRUNCATED) &&
+		resp.rows != NULL && cJSON_GetArraySize(resp.rows) > 0;
 	rows = sl_rowset_create(run->t->ncols, run->prompt->rows_per_call);
 	/* (cJSON_GetArrayItem walks the list: iterate, or it is quadratic) */
 	if (resp.rows)
@@ -213,6 +217,7 @@ take_answer(SlRun *run, int idx, const char *body, size_t len)
 			CHECK_FOR_INTERRUPTS();
 		}
 	run->results[idx] = rows;
+	sl_limit_check_context(run->cxt, "collecting candidates");
 	if (run->ngroups > 0)
 		sl_quota_count_answer(run, rows);
 	MemoryContextSwitchTo(old);
@@ -328,8 +333,10 @@ next_body(void *arg, int http_index)
 		cached = sl_cache_get(run->url, sl_model, body, &len);
 		if (cached)
 		{
+			bool		usable;
+
 			run->cached++;
-			(void) take_answer(run, idx, cached, len);
+			(void) take_answer(run, idx, cached, len, &usable);
 			pfree(cached);
 			pfree(body);
 			continue;
@@ -361,11 +368,21 @@ on_success(void *arg, int http_index, const char *body, size_t len)
 	SlRun	   *run = arg;
 	int			idx = run->req_of[http_index];
 
-	/* Paid for: kept, so that a rerun (or a failure in stage 2) is free. */
-	sl_cache_put(run->url, sl_model, run->bodies[idx], body, len);
+	bool		more;
+	bool		usable;
+
+	more = take_answer(run, idx, body, len, &usable);
+
+	/*
+	 * Paid for: kept, so that a rerun (or a failure in stage 2) is free; but
+	 * not a transient broken answer (a proxy's page, a refusal, truncated
+	 * JSON without a row), which a rerun must ask again.
+	 */
+	if (usable)
+		sl_cache_put(run->url, sl_model, run->bodies[idx], body, len);
 	pfree(run->bodies[idx]);
 	run->bodies[idx] = NULL;
-	return take_answer(run, idx, body, len);
+	return more;
 }
 
 /* ---- the loop ---- */

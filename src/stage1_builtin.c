@@ -88,6 +88,7 @@ sl_stage1_builtin(SlRun *run)
 		}
 
 		run->results[batch] = rows;
+		sl_limit_check_context(run->cxt, "generating candidates");
 		run->issued = run->answered = run->prefix = batch + 1;
 		run->prefix_valid += rows->nrows;
 		if (run->ngroups > 0)

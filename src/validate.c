@@ -20,6 +20,8 @@
 #include "executor/tuptable.h"
 #include "mb/pg_wchar.h"
 #include "nodes/nodes.h"
+#include "rewrite/rewriteHandler.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
@@ -56,6 +58,8 @@ struct SlValidator
 	int			nchecks;
 	ExprState **checks;
 	ExprState  *condition;		/* the caller's condition, or NULL */
+	ExprState **generated;		/* per column: its generation expression */
+	int			ngenerated;
 	EState	   *estate;
 	TupleTableSlot *slot;
 	MemoryContext rowcxt;		/* reset for every row */
@@ -139,6 +143,24 @@ sl_validator_create(const SlTable *t, const SlRowSet *seeds)
 			v->checks[v->nchecks++] = ExecPrepareExpr(e, v->estate);
 		}
 	}
+	/*
+	 * Stored generated columns are computed from their expressions, as the
+	 * executor does on insert: a value the table could never hold is never
+	 * returned.
+	 */
+	v->generated = palloc0(sizeof(ExprState *) * t->ncols);
+	for (c = 0; c < t->ncols; c++)
+	{
+		Node	   *e;
+
+		if (!t->cols[c].generated)
+			continue;
+		e = build_column_default(rel, t->cols[c].attnum);
+		if (e == NULL)
+			elog(ERROR, "no generation expression found for column \"%s\"", t->cols[c].name);
+		v->generated[c] = ExecPrepareExpr((Expr *) e, v->estate);
+		v->ngenerated++;
+	}
 	relation_close(rel, NoLock);
 	return v;
 }
@@ -184,7 +206,7 @@ fill_excluded(SlValidator *v)
 	int			c;
 
 	for (c = 0; c < t->ncols; c++)
-		if (!t->cols[c].excluded && v->texts[c])
+		if (sl_col_written(&t->cols[c]) && v->texts[c])
 			h = hash_combine64(h, hash_bytes_extended((const unsigned char *) v->texts[c],
 													  strlen(v->texts[c]), c));
 	for (c = 0; c < t->ncols; c++)
@@ -218,7 +240,7 @@ check_structure(SlValidator *v, const cJSON *row)
 		const char *text;
 
 		c = item->string ? find_column(v, item->string) : -1;
-		if (c < 0 || t->cols[c].excluded)
+		if (c < 0 || !sl_col_written(&t->cols[c]))
 			return SL_REJ_UNKNOWN_KEY;
 		if (v->present[c])
 			return SL_REJ_DUPLICATE_KEY;
@@ -233,7 +255,9 @@ check_structure(SlValidator *v, const cJSON *row)
 	}
 	for (c = 0; c < t->ncols; c++)
 	{
-		if (t->cols[c].excluded)
+		if (t->cols[c].generated)
+			v->texts[c] = NULL;
+		if (!sl_col_written(&t->cols[c]))
 			continue;
 		if (!v->present[c])
 			return SL_REJ_MISSING_KEY;
@@ -287,6 +311,12 @@ convert_values(SlValidator *v)
 			const SlColumn *col = &t->cols[c];
 			char	   *s = NULL;
 
+			if (col->generated)
+			{
+				v->values[c] = (Datum) 0;
+				v->isnull[c] = true;
+				continue;
+			}
 			if (v->texts[c])
 				s = v->texts_utf8 ?
 					pg_any_to_server(v->texts[c], strlen(v->texts[c]), PG_UTF8) :
@@ -295,7 +325,7 @@ convert_values(SlValidator *v)
 											 col->typioparam, col->typmod);
 			v->isnull[c] = (s == NULL);
 		}
-		if (v->nchecks > 0 || v->condition)
+		if (v->nchecks > 0 || v->condition || v->ngenerated > 0)
 		{
 			ExecClearTuple(slot);
 			memset(slot->tts_isnull, true, sizeof(bool) * t->tupdesc->natts);
@@ -309,7 +339,29 @@ convert_values(SlValidator *v)
 			ExecStoreVirtualTuple(slot);
 			econtext = GetPerTupleExprContext(v->estate);
 			econtext->ecxt_scantuple = slot;
-			for (i = 0; i < v->nchecks; i++)
+			/* generation expressions see only the other columns */
+			for (c = 0; c < t->ncols && v->ngenerated > 0; c++)
+			{
+				const SlColumn *col = &t->cols[c];
+				bool		isnull;
+				Datum		d;
+
+				if (!col->generated)
+					continue;
+				d = ExecEvalExpr(v->generated[c], econtext, &isnull);
+				v->values[c] = isnull ? (Datum) 0 : datumCopy(d, col->typbyval, col->typlen);
+				v->isnull[c] = isnull;
+				if (isnull && col->notnull)
+					result = SL_REJ_NOT_NULL;
+			}
+			for (c = 0; c < t->ncols && v->ngenerated > 0; c++)
+			{
+				int			a = t->cols[c].attnum - 1;
+
+				slot->tts_values[a] = v->values[c];
+				slot->tts_isnull[a] = v->isnull[c];
+			}
+			for (i = 0; i < v->nchecks && result == SL_REJ_COUNT; i++)
 			{
 				if (!ExecCheck(v->checks[i], econtext))
 				{
@@ -398,6 +450,11 @@ sl_validate_texts(SlValidator *v, const char *const *texts, SlRowSet *out)
 	v->texts_utf8 = false;
 	for (c = 0; c < v->t->ncols; c++)
 	{
+		if (v->t->cols[c].generated)
+		{
+			v->texts[c] = NULL;
+			continue;
+		}
 		v->texts[c] = texts[c];
 		if (texts[c] == NULL && v->t->cols[c].notnull)
 			return finish_row(v, SL_REJ_NOT_NULL, out);

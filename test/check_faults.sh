@@ -198,24 +198,53 @@ CREATE TABLE big (a int, b int, c float8, d text, e text, f int, y bool);
 INSERT INTO big SELECT i % 97, i % 13, (i * 7919 % 1000) / 10.0, 'd' || i % 11, 'e' || i % 7,
        i % 50, (i % 97 + i % 13) % 3 = 0 FROM generate_series(1, 20000) i;
 EOF
-t0=$(now)
-out=$(timeout 60 "$PG_BIN/psql" -X -d "$DB" -v VERBOSITY=verbose \
-	-c "SET samplellm.provider = 'builtin'" -c "SET statement_timeout = '2s'" \
-	-c "SELECT count(*) FROM samplellm_generate(NULL::big, 5000, label => 'y', seed => 1)" \
-	-c "SELECT 'session still usable'" 2>&1)
-t1=$(now)
-check "statement_timeout during stage 2: 57014" \
-	grep -q "ERROR:  57014: canceling statement due to statement timeout" <<<"$out"
-bounded "statement_timeout (2 s) during stage 2 ends the call" 6 "$t0" "$t1"
-check "statement_timeout during stage 2: session usable" grep -q "session still usable" <<<"$out"
+# The call without a timeout first: the timeout is then set to 60 % of its
+# length, so that it falls inside the call (mostly stage 2) on a fast or a
+# slow machine alike.
 t0=$(now)
 out=$(timeout 120 "$PG_BIN/psql" -X -d "$DB" -At \
 	-c "SET samplellm.provider = 'builtin'" \
 	-c "SELECT count(*) FROM samplellm_generate(NULL::big, 5000, label => 'y', seed => 1)" 2>&1)
 t1=$(now)
-check "the same call without a timeout returns 5000 rows (the timeout fell inside it)" \
-	grep -qx "5000" <<<"$out"
-bounded "the same call without a timeout" 120 "$t0" "$t1"
+check "the call without a timeout returns 5000 rows" grep -qx "5000" <<<"$out"
+bounded "the call without a timeout" 120 "$t0" "$t1"
+full_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')
+limit_ms=$(( full_ms * 6 / 10 ))
+[ "$limit_ms" -lt 300 ] && limit_ms=300
+t0=$(now)
+out=$(timeout 60 "$PG_BIN/psql" -X -d "$DB" -v VERBOSITY=verbose \
+	-c "SET samplellm.provider = 'builtin'" -c "SET statement_timeout = '${limit_ms}ms'" \
+	-c "SELECT count(*) FROM samplellm_generate(NULL::big, 5000, label => 'y', seed => 1)" \
+	-c "SELECT 'session still usable'" 2>&1)
+t1=$(now)
+check "statement_timeout (${limit_ms} ms, 60 % of the call) during stage 2: 57014" \
+	grep -q "ERROR:  57014: canceling statement due to statement timeout" <<<"$out"
+bounded "statement_timeout during stage 2 ends the call (timeout + 2 s)" \
+	"$(awk -v l="$limit_ms" 'BEGIN { printf "%.1f", l / 1000 + 2 }')" "$t0" "$t1"
+check "statement_timeout during stage 2: session usable" grep -q "session still usable" <<<"$out"
+
+# 5b. six concurrent calls with one idempotency key: one pays, the others
+#     wait for it and return its run id (no 23505, no second payment)
+q -c "CREATE TABLE idem_target (LIKE t)"
+seq0=$(wc -l <"$WORK/sim.jsonl")
+pids=()
+for i in 1 2 3 4 5 6; do
+	timeout 60 "$PG_BIN/psql" -X -At -d "$DB" -c "SET samplellm.model = 'sim?latency=0.5'" \
+		-c "SELECT samplellm_generate_into('t', 'idem_target', 5, seed => $i, resample => 'none', idempotency_key => 'nightly')" \
+		>"$WORK/idem.$i.out" 2>&1 &
+	pids+=($!)
+done
+idem_fail=0
+for p in "${pids[@]}"; do wait "$p" || idem_fail=1; done
+check "idempotency: all six concurrent calls succeed" test "$idem_fail" -eq 0
+check "idempotency: no unique-index violation reached a caller" \
+	bash -c "! grep -q '23505\|duplicate key' '$WORK'/idem.*.out"
+ids=$(cat "$WORK"/idem.*.out | grep -E '^[0-9]+$' | sort -u | wc -l)
+check "idempotency: all six returned one run id (distinct ids: $ids)" test "$ids" -eq 1
+rows=$(q -c "SELECT count(*) FROM idem_target")
+check "idempotency: exactly one run's rows inserted ($rows)" test "$rows" -eq 5
+paid=$(( $(wc -l <"$WORK/sim.jsonl") - seq0 ))
+check "idempotency: one run paid (requests: $paid)" test "$paid" -eq 1
 
 # 6. the fake keys (built in SQL from md5, so no statement text holds them)
 #    reached the simulator but no output, log or data file
