@@ -3,28 +3,32 @@ EXTENSION = samplellm
 EXTVERSION = 0.2.0
 MODULE_big = samplellm
 
-# In pipeline order: settings and shared pieces; the table and its seeds;
-# stage 1 (exemplars, prompt, HTTP, parse, validate, the built-in
-# generator); stage 2; one run (conditions, quotas, cache, ledger); the
-# SQL functions; evaluation.
+# In pipeline order, one prefix per step (src/*.h: one header each):
+# settings; shared pieces; the table and its seeds; stage 1 (exemplars,
+# prompt, condition, groups, validation, the pool, the LLM and built-in
+# providers, and the LLM transport); stage 2; one run; its record; the SQL
+# functions; evaluation.
 OBJS = \
 	src/samplellm.o \
-	src/random.o \
-	src/limits.o \
-	src/compare.o \
-	src/rowset.o \
-	src/catalog.o \
-	src/seeds.o \
-	src/encode.o \
-	src/exemplars.o \
-	src/prompt.o \
-	src/http.o \
-	src/parse.o \
-	src/validate.o \
-	src/cache.o \
-	src/stage1.o \
-	src/provider_builtin.o \
+	src/util_random.o \
+	src/util_compare.o \
+	src/util_limits.o \
+	src/table_catalog.o \
+	src/table_rowset.o \
+	src/table_seeds.o \
+	src/table_encode.o \
+	src/stage1_exemplars.o \
+	src/stage1_prompt.o \
+	src/stage1_condition.o \
+	src/stage1_groups.o \
+	src/stage1_validate.o \
+	src/stage1_pool.o \
+	src/stage1_llm.o \
 	src/stage1_builtin.o \
+	src/builtin_copula.o \
+	src/llm_http.o \
+	src/llm_parse.o \
+	src/llm_cache.o \
 	src/stage2_fields.o \
 	src/stage2_model.o \
 	src/stage2_attribution.o \
@@ -32,15 +36,16 @@ OBJS = \
 	src/stage2_weights.o \
 	src/stage2_draw.o \
 	src/stage2.o \
-	src/condition.o \
-	src/quota.o \
-	src/ledger.o \
-	src/journal.o \
+	src/run_options.o \
 	src/run.o \
-	src/estimate.o \
-	src/generate.o \
-	src/interactions.o \
+	src/run_record.o \
+	src/ledger_table.o \
+	src/ledger_journal.o \
+	src/sql_generate.o \
+	src/sql_estimate.o \
+	src/sql_interactions.o \
 	src/evaluate.o \
+	src/evaluate_common.o \
 	src/evaluate_metrics.o \
 	src/evaluate_utility.o
 

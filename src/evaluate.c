@@ -26,87 +26,9 @@
 #include "utils/tuplestore.h"
 
 #include "evaluate.h"
+#include "samplellm.h"
 
 PG_FUNCTION_INFO_V1(samplellm_evaluate);
-
-void
-sl_eval_emit(SlEvalOut *out, const char *metric, const char *columns,
-			 double score, bool isnull)
-{
-	if (out->n >= out->cap)
-	{
-		out->cap = Max(out->cap * 2, 64);
-		if (out->metric == NULL)
-		{
-			out->metric = palloc(sizeof(char *) * out->cap);
-			out->columns = palloc(sizeof(char *) * out->cap);
-			out->score = palloc(sizeof(double) * out->cap);
-			out->isnull = palloc(sizeof(bool) * out->cap);
-		}
-		else
-		{
-			out->metric = repalloc(out->metric, sizeof(char *) * out->cap);
-			out->columns = repalloc(out->columns, sizeof(char *) * out->cap);
-			out->score = repalloc(out->score, sizeof(double) * out->cap);
-			out->isnull = repalloc(out->isnull, sizeof(bool) * out->cap);
-		}
-	}
-	out->metric[out->n] = pstrdup(metric);
-	out->columns[out->n] = columns ? pstrdup(columns) : NULL;
-	/* a NaN score is an undefined one: report NULL, never NaN */
-	out->isnull[out->n] = isnull || isnan(score);
-	out->score[out->n] = out->isnull[out->n] ? 0.0 : score;
-	out->n++;
-}
-
-/*
- * A row set holding rows idx[0..n) of rs, sharing rs's cells (rs must
- * outlive it).
- */
-SlRowSet *
-sl_eval_subset(const SlRowSet *rs, const int *idx, int n)
-{
-	SlRowSet   *sub = sl_rowset_create(rs->ncols, Max(n, 1));
-	int			nc = rs->ncols;
-
-	for (int i = 0; i < n; i++)
-	{
-		size_t		from = (size_t) idx[i] * nc;
-		size_t		to = (size_t) i * nc;
-
-		memcpy(sub->values + to, rs->values + from, sizeof(Datum) * nc);
-		memcpy(sub->isnull + to, rs->isnull + from, sizeof(bool) * nc);
-		memcpy(sub->text + to, rs->text + from, sizeof(char *) * nc);
-		memcpy(sub->num + to, rs->num + from, sizeof(double) * nc);
-	}
-	sub->nrows = n;
-	return sub;
-}
-
-/*
- * take distinct indices of 0..n-1 in a seeded random order (a partial
- * Fisher-Yates shuffle); take >= n gives a permutation of all of them.
- */
-int *
-sl_eval_sample_indices(int n, int take, uint64 seed)
-{
-	int		   *perm = palloc(sizeof(int) * Max(n, 1));
-	pg_prng_state rng;
-
-	take = Min(take, n);
-	for (int i = 0; i < n; i++)
-		perm[i] = i;
-	pg_prng_seed(&rng, seed);
-	for (int i = 0; i < take && i < n - 1; i++)
-	{
-		int			j = (int) pg_prng_uint64_range(&rng, i, n - 1);
-		int			tmp = perm[i];
-
-		perm[i] = perm[j];
-		perm[j] = tmp;
-	}
-	return perm;
-}
 
 /* Tables, views, materialized views and foreign tables have rows to read. */
 static SlTable *
@@ -282,10 +204,10 @@ samplellm_evaluate(PG_FUNCTION_ARGS)
 	d.t = treal;
 	d.seed = seed;
 	d.max_epochs = sl_epochs;
-	d.real = eval_read(treal, "real", sl_mix_seed(seed, SL_EVAL_STREAM_REAL));
-	d.syn = eval_read(tsyn, "synthetic", sl_mix_seed(seed, SL_EVAL_STREAM_SYN));
+	d.real = eval_read(treal, "real", sl_stream_seed(seed, SL_STREAM_EVAL_REAL, 0));
+	d.syn = eval_read(tsyn, "synthetic", sl_stream_seed(seed, SL_STREAM_EVAL_SYN, 0));
 	if (thold)
-		d.hold = eval_read(thold, "holdout", sl_mix_seed(seed, SL_EVAL_STREAM_HOLD));
+		d.hold = eval_read(thold, "holdout", sl_stream_seed(seed, SL_STREAM_EVAL_HOLD, 0));
 
 	if (label != NULL && d.hold != NULL)
 		sl_eval_utility_check(&d);

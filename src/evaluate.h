@@ -14,7 +14,8 @@
 #ifndef SAMPLELLM_EVALUATE_H
 #define SAMPLELLM_EVALUATE_H
 
-#include "samplellm.h"
+#include "table.h"
+#include "util.h"
 
 /* at most this many rows are read from each table (seeded uniform sample) */
 #define SL_EVAL_MAX_ROWS		100000
@@ -29,15 +30,6 @@
 /* utility: runs averaged, and the log-loss floor (sklearn's eps) */
 #define SL_EVAL_UTILITY_RUNS	5
 #define SL_EVAL_LOGLOSS_FLOOR	1e-15
-
-/* seed streams (sl_mix_seed) */
-#define SL_EVAL_STREAM_REAL		401
-#define SL_EVAL_STREAM_SYN		402
-#define SL_EVAL_STREAM_HOLD		403
-#define SL_EVAL_STREAM_DET		410
-#define SL_EVAL_STREAM_DCR		430
-#define SL_EVAL_STREAM_INIT		441
-#define SL_EVAL_STREAM_TRAIN	442
 
 typedef struct SlEvalData
 {
@@ -60,16 +52,16 @@ typedef struct SlEvalOut
 	bool	   *isnull;			/* score undefined (e.g. a constant column) */
 } SlEvalOut;
 
-/* evaluate.c */
+/* evaluate_common.c */
 extern void sl_eval_emit(SlEvalOut *out, const char *metric,
 						 const char *columns, double score, bool isnull);
 extern SlRowSet *sl_eval_subset(const SlRowSet *rs, const int *idx, int n);
 extern int *sl_eval_sample_indices(int n, int take, uint64 seed);
+extern double sl_eval_auc(const double *score, const bool *positive, int n);
 
 /* evaluate_metrics.c */
 extern void sl_eval_quality(const SlEvalData *d, SlEvalOut *out);
 extern void sl_eval_privacy(const SlEvalData *d, SlEvalOut *out);
-extern double sl_eval_auc(const double *score, const bool *positive, int n);
 
 /* evaluate_utility.c */
 extern void sl_eval_detection(const SlEvalData *d, SlEvalOut *out);

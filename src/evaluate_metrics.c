@@ -24,7 +24,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 
-#include "encode.h"
+#include "table.h"
 #include "evaluate.h"
 
 #define EVAL_NBINS			10	/* SDMetrics' num_discrete_bins */
@@ -65,68 +65,6 @@ mean_defined(const double *v, const bool *isnull, int n, bool *none)
 		}
 	*none = (k == 0);
 	return k ? s / k : 0.0;
-}
-
-typedef struct ScoreIdx
-{
-	double		score;
-	int			i;
-} ScoreIdx;
-
-static int
-cmp_score_idx(const void *a, const void *b)
-{
-	const ScoreIdx *x = a;
-	const ScoreIdx *y = b;
-
-	if (x->score != y->score)
-		return (x->score > y->score) - (x->score < y->score);
-	return (x->i > y->i) - (x->i < y->i);
-}
-
-/*
- * ROC AUC by the rank-sum (Mann-Whitney) form, ties counted one half;
- * NaN when one class is absent.
- */
-double
-sl_eval_auc(const double *score, const bool *positive, int n)
-{
-	ScoreIdx   *s = palloc(sizeof(ScoreIdx) * Max(n, 1));
-	double		npos = 0;
-	double		nneg = 0;
-	double		ranksum = 0;
-	int			i = 0;
-
-	for (int k = 0; k < n; k++)
-	{
-		s[k].score = score[k];
-		s[k].i = k;
-		if (positive[k])
-			npos++;
-		else
-			nneg++;
-	}
-	if (npos == 0 || nneg == 0)
-	{
-		pfree(s);
-		return NAN;
-	}
-	qsort(s, n, sizeof(ScoreIdx), cmp_score_idx);
-	while (i < n)
-	{
-		int			j = i;
-		double		avg;
-
-		while (j < n && s[j].score == s[i].score)
-			j++;
-		avg = 0.5 * ((double) (i + 1) + (double) j);	/* ranks i+1..j */
-		for (int k = i; k < j; k++)
-			if (positive[s[k].i])
-				ranksum += avg;
-		i = j;
-	}
-	pfree(s);
-	return (ranksum - npos * (npos + 1) / 2.0) / (npos * nneg);
 }
 
 /* ---- column codes ---- */
@@ -744,9 +682,9 @@ sl_eval_privacy(const SlEvalData *d, SlEvalOut *out)
 	enc = sl_encoder_fit(d->t, d->real, SL_EVAL_MAX_CATEGORIES);
 	dim = sl_encoder_dim(enc);
 	R = encode_sample(enc, d->real, SL_EVAL_DCR_MAX_REAL,
-					  sl_mix_seed(d->seed, SL_EVAL_STREAM_DCR), &nR);
+					  sl_stream_seed(d->seed, SL_STREAM_EVAL_DCR, 0), &nR);
 	S = encode_sample(enc, d->syn, SL_EVAL_DCR_MAX_QUERY,
-					  sl_mix_seed(d->seed, SL_EVAL_STREAM_DCR + 1), &nS);
+					  sl_stream_seed(d->seed, SL_STREAM_EVAL_DCR, 1), &nS);
 	dS = palloc(sizeof(double) * nS);
 	dcr_min(S, nS, R, nR, dim, dS);
 	medS = median(dS, nS);
@@ -756,7 +694,7 @@ sl_eval_privacy(const SlEvalData *d, SlEvalOut *out)
 	{
 		int			nH;
 		double	   *H = encode_sample(enc, d->hold, SL_EVAL_DCR_MAX_QUERY,
-									  sl_mix_seed(d->seed, SL_EVAL_STREAM_DCR + 2), &nH);
+									  sl_stream_seed(d->seed, SL_STREAM_EVAL_DCR, 2), &nH);
 		double	   *dH = palloc(sizeof(double) * nH);
 		double		medH;
 		int			m;
@@ -782,8 +720,8 @@ sl_eval_privacy(const SlEvalData *d, SlEvalOut *out)
 		 * closer by chance alone.
 		 */
 		m = Min(nR, nH);
-		Rm = encode_sample(enc, d->real, m, sl_mix_seed(d->seed, SL_EVAL_STREAM_DCR + 3), &m);
-		Hm = encode_sample(enc, d->hold, m, sl_mix_seed(d->seed, SL_EVAL_STREAM_DCR + 4), &m);
+		Rm = encode_sample(enc, d->real, m, sl_stream_seed(d->seed, SL_STREAM_EVAL_DCR, 3), &m);
+		Hm = encode_sample(enc, d->hold, m, sl_stream_seed(d->seed, SL_STREAM_EVAL_DCR, 4), &m);
 		toR = palloc(sizeof(double) * nS);
 		toH = palloc(sizeof(double) * nS);
 		dcr_min(S, nS, Rm, m, dim, toR);

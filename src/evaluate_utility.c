@@ -22,7 +22,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "encode.h"
+#include "table.h"
 #include "evaluate.h"
 #include "stage2.h"
 
@@ -242,7 +242,7 @@ sl_eval_detection(const SlEvalData *d, SlEvalOut *out)
 	double		auc_sum = 0;
 	double		det_sum = 0;
 	int			nauc = 0;
-	uint64		seed = sl_mix_seed(d->seed, SL_EVAL_STREAM_DET);
+	uint64		seed = d->seed;
 
 	if (K < 2)
 	{
@@ -253,8 +253,8 @@ sl_eval_detection(const SlEvalData *d, SlEvalOut *out)
 	}
 
 	/* balanced: nb rows of each side, a seeded uniform subset */
-	idxR = sl_eval_sample_indices(d->real->nrows, nb, sl_mix_seed(seed, 1));
-	idxS = sl_eval_sample_indices(d->syn->nrows, nb, sl_mix_seed(seed, 2));
+	idxR = sl_eval_sample_indices(d->real->nrows, nb, sl_stream_seed(seed, SL_STREAM_EVAL_DETECTION, 1));
+	idxS = sl_eval_sample_indices(d->syn->nrows, nb, sl_stream_seed(seed, SL_STREAM_EVAL_DETECTION, 2));
 	both = sl_eval_subset(d->real, idxR, nb);
 	sl_rowset_append_shallow(both, sl_eval_subset(d->syn, idxS, nb));
 
@@ -268,8 +268,8 @@ sl_eval_detection(const SlEvalData *d, SlEvalOut *out)
 
 	/* stratified folds: each side is shuffled and dealt round-robin */
 	fold = palloc(sizeof(int) * 2 * nb);
-	permR = sl_eval_sample_indices(nb, nb, sl_mix_seed(seed, 3));
-	permS = sl_eval_sample_indices(nb, nb, sl_mix_seed(seed, 4));
+	permR = sl_eval_sample_indices(nb, nb, sl_stream_seed(seed, SL_STREAM_EVAL_DETECTION, 3));
+	permS = sl_eval_sample_indices(nb, nb, sl_stream_seed(seed, SL_STREAM_EVAL_DETECTION, 4));
 	for (int i = 0; i < nb; i++)
 	{
 		fold[permR[i]] = i % K;
@@ -393,9 +393,9 @@ utility_run(const SlEvalData *d, const SlRowSet *train, const SlLabelEncoder *re
 	codes = sl_fields_encode(fs, train);
 	y = sl_label_encode(le, train);
 	m = sl_model_create(fs, le->nclasses, opt.embed_dim, NULL, false,
-						sl_mix_seed(seed, SL_EVAL_STREAM_INIT));
+						sl_stream_seed(seed, SL_STREAM_EVAL_INIT, 0));
 	sl_model_train(m, codes, y, train->nrows, &opt,
-				   sl_mix_seed(seed, SL_EVAL_STREAM_TRAIN), &info);
+				   sl_stream_seed(seed, SL_STREAM_EVAL_TRAIN, 0), &info);
 
 	hcodes = sl_fields_encode(fs, hold);
 	yk = palloc(sizeof(int) * nh);

@@ -15,9 +15,9 @@
 #include "utils/elog.h"
 #include "utils/guc.h"
 
-#include "cache.h"
+#include "llm.h"
 #include "ledger.h"
-#include "parse.h"
+#include "llm.h"
 #include "samplellm.h"
 
 PG_MODULE_MAGIC;

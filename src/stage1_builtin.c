@@ -1,12 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * stage1_builtin.c
- *	  Stage 1 without an LLM: candidates from the built-in Gaussian copula.
+ *	  Stage 1's built-in provider: candidates from the Gaussian copula
+ *	  (builtin_copula.c), no LLM.
  *
- * The same validation and the same stage 2 run on these candidates as on an
+ * The same validation, pool and stage 2 run on these candidates as on an
  * LLM's, so the built-in generator is both the offline provider and the
  * baseline every LLM run can be compared with.  It never pretends to be an
- * LLM: the run record names the provider.
+ * LLM: the run record names the provider and counts batches, not calls.
+ * Batch k of group g is fitted on the group's real rows and drawn with a
+ * stream of (g, k).
  *
  *-------------------------------------------------------------------------
  */
@@ -17,86 +20,83 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "provider_builtin.h"
-#include "run.h"
+#include "builtin.h"
+#include "stage1.h"
 
-/* Proposal rounds before giving up with the shortfall error. */
+/* Proposal rounds of one group before giving up with the shortfall error. */
 #define MAX_BATCHES 20
 #define COLLAPSE_MIN_BATCHES 3
 
 /* Proposes about what the acceptance so far says is needed, plus a margin. */
-static void
-propose_into(SlRun *run, const SlRowSet *from, int64 need, uint64 seed, SlRowSet *rows)
+static SlRowSet *
+propose(const SlStage1 *in, SlStage1Stats *st, int64 valid, MemoryContext scratch,
+		const SlRowSet *from, int64 need, uint64 seed)
 {
-	const SlTable *t = run->t;
-	double		accept = run->received > 0 ? (double) run->valid / run->received : 1.0;
+	const SlTable *t = in->t;
+	double		accept = st->received > 0 ? (double) valid / st->received : 1.0;
 	int			nprop = (int) Min(ceil(need / Max(accept, 0.05) * 1.1) + 16, 1000000.0);
+	SlRowSet   *rows = sl_rowset_create(t->ncols, 64);
 	MemoryContext old;
 	char	  **texts;
 	int			r;
 
-	old = MemoryContextSwitchTo(run->respcxt);
+	old = MemoryContextSwitchTo(scratch);
 	texts = sl_builtin_propose(t, from, nprop, seed);
-	MemoryContextSwitchTo(run->cxt);
+	MemoryContextSwitchTo(in->cxt);
 	for (r = 0; r < nprop; r++)
 	{
-		run->received++;
-		if (sl_validate_texts(run->validator,
-							  (const char *const *) texts + (size_t) r * t->ncols, rows))
-			run->valid++;
+		st->received++;
+		(void) sl_validate_texts(in->validator,
+								 (const char *const *) texts + (size_t) r * t->ncols, rows);
 		if ((r & 1023) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
 	MemoryContextSwitchTo(old);
-	MemoryContextReset(run->respcxt);
+	MemoryContextReset(scratch);
+	return rows;
 }
 
 void
-sl_stage1_builtin(SlRun *run)
+sl_stage1_builtin(const SlStage1 *in, SlPool *pool, SlStage1Stats *st)
 {
-	const SlTable *t = run->t;
-	int			batch;
+	const SlGroups *gs = in->groups;
+	MemoryContext scratch = AllocSetContextCreate(in->cxt, "samplellm proposals",
+												  ALLOCSET_DEFAULT_SIZES);
 
-	for (batch = 0; batch < MAX_BATCHES &&
-		 (run->ngroups > 0 ? !sl_quota_satisfied(run, false) : run->prefix_valid < run->target);
-		 batch++)
+	st->stop_group = -1;
+	while (!sl_pool_full(pool))
 	{
-		SlRowSet   *rows = sl_rowset_create(t->ncols, 64);
 		int			g;
 
-		/*
-		 * Without groups, one proposal from the target rows; with groups,
-		 * one per group that is short, from the rows with its label (a copula
-		 * fitted on them writes that label).
-		 */
-		for (g = 0; g < Max(run->ngroups, 1); g++)
+		for (g = 0; g < gs->ngroups; g++)
 		{
-			const SlRowSet *from = run->target_rows;
-			int64		need = run->target - run->prefix_valid;
+			const SlGroup *grp = &gs->groups[g];
+			int64		need = grp->target - sl_pool_have(pool, g);
+			int			k;
+			SlRowSet   *rows;
 
-			if (run->ngroups > 0)
+			if (need <= 0)
+				continue;
+			if (sl_pool_issued(pool, g) >= MAX_BATCHES)
 			{
-				SlGroup    *grp = &run->groups[g];
-
-				if (grp->have >= grp->target)
-					continue;
-				need = grp->target - grp->have;
-				if (grp->seeds)
-					from = grp->seeds;
+				st->stop = "batches";
+				break;
 			}
-			propose_into(run, from, need, sl_mix_seed(run->seed, 5000 + batch * 64 + g), rows);
+			k = sl_pool_issue(pool, g);
+			st->requests++;
+			rows = propose(in, st, sl_pool_valid(pool), scratch, grp->seeds, need,
+						   sl_stream_seed(in->seed, SL_STREAM_BUILTIN_BATCH, SL_REQUEST_INDEX(g, k)));
+			sl_pool_put(pool, g, k, rows);
+			sl_limit_check_context(in->cxt, "generating candidates");
 		}
-
-		run->results[batch] = rows;
-		sl_limit_check_context(run->cxt, "generating candidates");
-		run->issued = run->answered = run->prefix = batch + 1;
-		run->prefix_valid += rows->nrows;
-		if (run->ngroups > 0)
-			sl_quota_count(run, rows);
-		if (batch + 1 >= COLLAPSE_MIN_BATCHES && run->valid == 0)
+		if (st->stop)
+			break;
+		st->stop_group = sl_pool_collapsed_group(pool, COLLAPSE_MIN_BATCHES);
+		if (st->stop_group >= 0)
 		{
-			run->stop = "collapse";
+			st->stop = "collapse";
 			break;
 		}
 	}
+	MemoryContextDelete(scratch);
 }

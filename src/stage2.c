@@ -20,13 +20,6 @@
 #include "stage2.h"
 #include "utils/memutils.h"
 
-/* seed streams (sl_mix_seed) */
-#define SL_STREAM_INIT_T	201
-#define SL_STREAM_TRAIN_T	202
-#define SL_STREAM_IH_ROWS	203
-#define SL_STREAM_INIT_S	204
-#define SL_STREAM_TRAIN_S	205
-#define SL_STREAM_DRAW		206
 
 #define VARIANT_LABEL		"label"
 #define VARIANT_NO_LABEL	"label-free: mutual-information clusters, feature ratio only"
@@ -89,18 +82,9 @@ ih_rows(const int32 *codes, int n, int F, int max_rows, uint64 seed, int *nout)
 	*nout = take;
 	if (take == n)
 		return (int32 *) codes;
-	perm = palloc(sizeof(int) * n);
-	for (int i = 0; i < n; i++)
-		perm[i] = i;
-	pg_prng_seed(&rng, seed);
-	for (int i = 0; i < take; i++)
-	{
-		int			j = (int) pg_prng_uint64_range(&rng, i, n - 1);
-		int			tmp = perm[i];
-
-		perm[i] = perm[j];
-		perm[j] = tmp;
-	}
+	perm = sl_identity(n);
+	sl_stream_init(&rng, seed, SL_STREAM_STAGE2_IH_ROWS, 0);
+	sl_shuffle_prefix(perm, n, take, &rng);
 	out = palloc(sizeof(int32) * (size_t) take * F);
 	for (int i = 0; i < take; i++)
 		memcpy(out + (size_t) i * F, codes + (size_t) perm[i] * F, sizeof(int32) * F);
@@ -160,17 +144,16 @@ stage2_fit(const SlTable *t, const SlRowSet *seeds, const SlStage2Options *opt,
 		/* step 2: f_T */
 		fit->mT = sl_model_create(fit->fs, fit->le->nclasses, Max(opt->embed_dim, 1),
 								  NULL, opt->use_double,
-								  sl_mix_seed(opt->seed, SL_STREAM_INIT_T));
+								  sl_stream_seed(opt->seed, SL_STREAM_STAGE2_INIT_T, 0));
 		sl_model_train(fit->mT, fit->codesT, fit->yT, nT, opt,
-					   sl_mix_seed(opt->seed, SL_STREAM_TRAIN_T), &info);
+					   sl_stream_seed(opt->seed, SL_STREAM_STAGE2_TRAIN_T, 0), &info);
 		res->epochs_T = info.epochs;
 		res->train_loss = info.best_loss;
 		res->secs_train_T = info.secs;
 
 		/* step 3: Integrated Hessians over at most ih_max_rows rows of T */
 		INSTR_TIME_SET_CURRENT(start);
-		rows = ih_rows(fit->codesT, nT, F, opt->ih_max_rows,
-					   sl_mix_seed(opt->seed, SL_STREAM_IH_ROWS), &nrows);
+		rows = ih_rows(fit->codesT, nT, F, opt->ih_max_rows, opt->seed, &nrows);
 		sl_attribution_ih(fit->mT, rows, nrows, opt->ih_steps, fit->M);
 		res->secs_ih = secs_since(start);
 	}
@@ -231,9 +214,9 @@ sl_stage2_interactions(const SlTable *t, const SlRowSet *seeds,
 }
 
 void
-sl_stage2_select(const SlTable *t, const SlRowSet *seeds,
-				 const SlRowSet *cands, int n, const SlStage2Options *opt,
-				 SlStage2Result *res)
+sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
+				  const SlRowSet *cands, const SlStage2Options *opt,
+				  SlStage2Result *res)
 {
 	MemoryContext outer = CurrentMemoryContext;
 	MemoryContext scratch;
@@ -276,9 +259,9 @@ sl_stage2_select(const SlTable *t, const SlRowSet *seeds,
 
 			mS = sl_model_create(fit.fs, fit.le->nclasses, fit.mT->embed_dim,
 								 NULL, opt->use_double,
-								 sl_mix_seed(opt->seed, SL_STREAM_INIT_S));
+								 sl_stream_seed(opt->seed, SL_STREAM_STAGE2_INIT_S, 0));
 			sl_model_train(mS, codesS, yS, nS, opt,
-						   sl_mix_seed(opt->seed, SL_STREAM_TRAIN_S), &info);
+						   sl_stream_seed(opt->seed, SL_STREAM_STAGE2_TRAIN_S, 0), &info);
 			res->epochs_S = info.epochs;
 			res->secs_train_S = info.secs;
 			sl_model_log_prob(fit.mT, codesS, yS, nS, lpT);
@@ -290,29 +273,40 @@ sl_stage2_select(const SlTable *t, const SlRowSet *seeds,
 	/* step 7: normalize */
 	res->ess = sl_weights_normalize(logw, nS, &res->n_carry);
 
-	/* step 8: draw */
 	stage2_fill_structure(&fit, res, outer);
 	res->ncands = nS;
 	res->log_weights = MemoryContextAlloc(outer, sizeof(double) * Max(nS, 1));
 	memcpy(res->log_weights, logw, sizeof(double) * nS);
-	res->chosen = MemoryContextAlloc(outer, sizeof(int) * Max(Min(n, nS), 1));
-	res->nchosen = sl_draw_gumbel_topk(logw, nS, n,
-									   sl_mix_seed(opt->seed, SL_STREAM_DRAW),
-									   res->chosen);
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(scratch);
 	res->secs_total = secs_since(start);
 }
 
 void
+sl_stage2_select(const SlTable *t, const SlRowSet *seeds,
+				 const SlRowSet *cands, int n, const SlStage2Options *opt,
+				 SlStage2Result *res)
+{
+	int			quota = n;
+
+	sl_stage2_weights(t, seeds, cands, opt, res);
+	/* step 8: draw */
+	res->chosen = palloc(sizeof(int) * Max(Min(n, cands->nrows), 1));
+	res->nchosen = sl_draw_groups(SL_DRAW_WEIGHTED, res->log_weights, NULL, cands->nrows,
+								  &quota, 1, opt->seed, res->chosen);
+}
+
+void
 sl_stage2_uniform(int ncands, int n, uint64 seed, SlStage2Result *res)
 {
+	int			quota = n;
+
 	memset(res, 0, sizeof(SlStage2Result));
 	res->variant = "uniform";
 	res->ncands = ncands;
 	res->chosen = palloc(sizeof(int) * Max(Min(n, ncands), 1));
-	res->nchosen = sl_draw_uniform(ncands, n, sl_mix_seed(seed, SL_STREAM_DRAW),
-								   res->chosen);
+	res->nchosen = sl_draw_groups(SL_DRAW_UNIFORM, NULL, NULL, ncands, &quota, 1, seed,
+								  res->chosen);
 	res->ess = ncands;
 	res->n_carry = ncands;
 }

@@ -16,7 +16,8 @@
 #ifndef SAMPLELLM_STAGE2_H
 #define SAMPLELLM_STAGE2_H
 
-#include "samplellm.h"
+#include "table.h"
+#include "util.h"
 
 typedef struct SlStage2Options
 {
@@ -67,7 +68,15 @@ typedef struct SlStage2Result
 
 extern void sl_stage2_default_options(SlStage2Options *opt);
 
-/* Draw n rows of cands by importance weights learned from seeds. */
+/*
+ * Importance log-weights of cands (res->log_weights, normalized) learned
+ * from seeds, with the run's figures; no draw.
+ */
+extern void sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
+							  const SlRowSet *cands, const SlStage2Options *opt,
+							  SlStage2Result *res);
+
+/* The weights, then n rows drawn by them (one group): tests, benchmarks. */
 extern void sl_stage2_select(const SlTable *t, const SlRowSet *seeds,
 							 const SlRowSet *cands, int n,
 							 const SlStage2Options *opt, SlStage2Result *res);
@@ -233,5 +242,22 @@ extern int	sl_draw_gumbel_topk(const double *logw, int ncands, int n,
 								uint64 seed, int *chosen);
 /* up to n distinct indices uniformly, in a seeded order */
 extern int	sl_draw_uniform(int ncands, int n, uint64 seed, int *chosen);
+
+typedef enum SlDrawMethod
+{
+	SL_DRAW_WEIGHTED,			/* Gumbel-top-k on the log-weights */
+	SL_DRAW_UNIFORM,			/* the paper's ablation */
+	SL_DRAW_FIRST				/* the first candidates, in pool order */
+} SlDrawMethod;
+
+/*
+ * Each group draws quota[g] of the candidates whose group_of is g (all of
+ * them when group_of is NULL and ngroups is 1), group after group, into
+ * chosen; group g's draw uses stream SL_STREAM_DRAW of index g.  Returns
+ * how many were drawn.  The plain draw is one group.
+ */
+extern int	sl_draw_groups(SlDrawMethod method, const double *logw,
+						   const int *group_of, int ncands, const int *quota,
+						   int ngroups, uint64 seed, int *chosen);
 
 #endif							/* SAMPLELLM_STAGE2_H */

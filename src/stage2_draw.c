@@ -86,19 +86,63 @@ sl_draw_uniform(int ncands, int n, uint64 seed, int *chosen)
 
 	if (take <= 0)
 		return 0;
-	perm = palloc(sizeof(int) * ncands);
-	for (int i = 0; i < ncands; i++)
-		perm[i] = i;
+	perm = sl_identity(ncands);
 	pg_prng_seed(&rng, seed);
-	for (int i = 0; i < take; i++)
-	{
-		int			j = (int) pg_prng_uint64_range(&rng, i, ncands - 1);
-		int			tmp = perm[i];
-
-		perm[i] = perm[j];
-		perm[j] = tmp;
-		chosen[i] = perm[i];
-	}
+	sl_shuffle_prefix(perm, ncands, take, &rng);
+	memcpy(chosen, perm, sizeof(int) * take);
 	pfree(perm);
 	return take;
+}
+
+/*
+ * The grouped draw (per_group), of which the plain one is the case of one
+ * group: each group takes its quota from its own candidates, by the whole
+ * pool's weights.
+ */
+int
+sl_draw_groups(SlDrawMethod method, const double *logw, const int *group_of,
+			   int ncands, const int *quota, int ngroups, uint64 seed, int *chosen)
+{
+	int		   *members = palloc(sizeof(int) * Max(ncands, 1));
+	double	   *sub = palloc(sizeof(double) * Max(ncands, 1));
+	int		   *pick = palloc(sizeof(int) * Max(ncands, 1));
+	int			nchosen = 0;
+	int			g;
+
+	for (g = 0; g < ngroups; g++)
+	{
+		uint64		gseed = sl_stream_seed(seed, SL_STREAM_DRAW, (uint64) g);
+		int			m = 0;
+		int			got;
+		int			k;
+		int			r;
+
+		for (r = 0; r < ncands; r++)
+			if (group_of == NULL || group_of[r] == g)
+			{
+				sub[m] = logw ? logw[r] : 0.0;
+				members[m++] = r;
+			}
+		switch (method)
+		{
+			case SL_DRAW_FIRST:
+				got = Min(m, quota[g]);
+				for (k = 0; k < got; k++)
+					pick[k] = k;
+				break;
+			case SL_DRAW_UNIFORM:
+				got = sl_draw_uniform(m, quota[g], gseed, pick);
+				break;
+			case SL_DRAW_WEIGHTED:
+			default:
+				got = sl_draw_gumbel_topk(sub, m, quota[g], gseed, pick);
+				break;
+		}
+		for (k = 0; k < got; k++)
+			chosen[nchosen++] = members[pick[k]];
+	}
+	pfree(members);
+	pfree(sub);
+	pfree(pick);
+	return nchosen;
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test/slow/fuzz.sh: part 3 of the slow target.  Builds the libFuzzer target
-# (src/parse.c, the HTTP body -> candidate rows path) with ASan and UBSan,
+# (src/llm_parse.c, the HTTP body -> candidate rows path) with ASan and UBSan,
 # runs it from the seed corpus for FUZZ_SECONDS (default 120), then times the
 # parser on large truncated answers (the salvage path must stay linear).
 # Prints figures and PASS/FAIL lines; exits non-zero on any failure.

@@ -2,10 +2,10 @@
  *
  * fuzz_parse.c
  *	  libFuzzer target: an HTTP response body through the response -> rows
- *	  path of stage 1 (src/parse.c).
+ *	  path of stage 1 (src/llm_parse.c).
  *
  * The input is the raw body, as libcurl hands it to the extension.  The
- * target checks parse.c's promises besides memory safety: it never raises
+ * target checks llm_parse.c's promises besides memory safety: it never raises
  * an error, rows exist exactly when the status says so, every row array
  * element and every cell can be turned into column input text, a number
  * keeps its lexeme, and every text handed to a type input function is
@@ -19,7 +19,7 @@
 
 #include "mb/pg_wchar.h"
 
-#include "parse.h"
+#include "llm.h"
 #include "fuzz_shim.h"
 
 int			LLVMFuzzerInitialize(int *argc, char ***argv);

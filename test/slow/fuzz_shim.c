@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_shim.c
- *	  Just enough of the backend to run src/parse.c under libFuzzer.
+ *	  Just enough of the backend to run src/llm_parse.c under libFuzzer.
  *
  * Every palloc is its own malloc block, so AddressSanitizer sees the bounds
  * of each allocation exactly as the parser asked for it; the blocks are

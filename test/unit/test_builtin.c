@@ -16,7 +16,7 @@
 #include "catalog/pg_type.h"
 
 #include "pg_shim.h"
-#include "provider_builtin.h"
+#include "builtin.h"
 #include "test_data.h"
 
 

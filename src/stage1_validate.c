@@ -26,7 +26,8 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 
-#include "validate.h"
+#include "samplellm.h"
+#include "stage1.h"
 
 const char *const sl_reject_names[SL_REJ_COUNT] = {
 	"not_an_object",
@@ -215,7 +216,7 @@ fill_excluded(SlValidator *v)
 
 		if (!t->cols[c].excluded)
 			continue;
-		s = v->seeds->text[SL_CELL(v->seeds, sl_mix_seed(h, c) % v->seeds->nrows, c)];
+		s = v->seeds->text[SL_CELL(v->seeds, hash_combine64(h, (uint64) c) % v->seeds->nrows, c)];
 		/* The other texts are UTF-8 from JSON; convert_values expects that. */
 		v->texts[c] = s ? pg_server_to_any(s, strlen(s), PG_UTF8) : NULL;
 		v->present[c] = true;

@@ -7,7 +7,7 @@
  */
 #include "postgres.h"
 
-#include "samplellm.h"
+#include "util.h"
 
 int
 sl_cmp_double(const void *a, const void *b)

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * estimate.c
+ * sql_estimate.c
  *	  samplellm_estimate(): the calls and tokens a run would spend, from the
  *	  prompts it would actually send, without sending any.
  *
@@ -28,6 +28,7 @@
 
 #include "cjson_prelude.h"
 #include "run.h"
+#include "samplellm.h"
 
 /*
  * Share of candidate rows expected to be valid: a few are copies of seeds
@@ -59,38 +60,57 @@ message_chars(const char *body)
 	return chars;
 }
 
+PG_FUNCTION_INFO_V1(samplellm_estimate);
+
+/* samplellm_estimate(source, n, ...): what a run would send, unsent. */
 Datum
-sl_estimate(FunctionCallInfo fcinfo, const SlRunOptions *opt, Oid rowtype)
+samplellm_estimate(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SlRunOptions opt;
 	SlRun	   *run;
 	MemoryContext old;
 	Datum		values[7];
 	bool		nulls[7] = {false};
 	int			calls = 0;
+	int			candidates = 0;
 	double		prompt_chars = 0;
 	double		schema_chars = 0;
 	double		completion_chars = 0;
-	int			i;
+	int			g;
 
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be null")));
+	sl_run_options_parse(fcinfo, 1, &opt);
 	InitMaterializedSRF(fcinfo, 0);
-	run = sl_run_create(rsinfo->econtext->ecxt_per_query_memory, opt);
+	run = sl_run_create(rsinfo->econtext->ecxt_per_query_memory, &opt);
 	run->estimate_only = true;
 	old = MemoryContextSwitchTo(run->cxt);
-	sl_run_prepare(run, rowtype, opt);
+	sl_run_prepare(run, get_rel_type_id(PG_GETARG_OID(0)));
 
+	for (g = 0; g < run->groups->ngroups; g++)
+		candidates += run->groups->groups[g].target;
 	if (!run->builtin)
 	{
 		int			rows = run->prompt->rows_per_call;
 
-		calls = (int) ceil(run->target / (rows * EXPECTED_ACCEPTANCE));
-		for (i = 0; i < calls; i++)
+		/* each group's requests, as the run would number them */
+		for (g = 0; g < run->groups->ngroups; g++)
 		{
-			char	   *body = sl_stage1_request_body(run, i, true);
+			int			need = (int) ceil(run->groups->groups[g].target / (rows * EXPECTED_ACCEPTANCE));
+			int			k;
 
-			prompt_chars += message_chars(body);
-			pfree(body);
-			CHECK_FOR_INTERRUPTS();
+			for (k = 0; k < need; k++)
+			{
+				char	   *body = sl_llm_request_body(&run->stage1, g, k, true);
+
+				prompt_chars += message_chars(body);
+				pfree(body);
+				CHECK_FOR_INTERRUPTS();
+			}
+			calls += need;
 		}
 		schema_chars = (double) calls * strlen(run->prompt->schema);
 		completion_chars = (double) calls *
@@ -103,10 +123,9 @@ sl_estimate(FunctionCallInfo fcinfo, const SlRunOptions *opt, Oid rowtype)
 	values[3] = Int64GetDatum((int64) ceil(prompt_chars / sl_chars_per_token));
 	values[4] = Int64GetDatum((int64) ceil(schema_chars / sl_chars_per_token));
 	values[5] = Int64GetDatum((int64) ceil(completion_chars / sl_chars_per_token));
-	values[6] = Int32GetDatum(run->target);
+	values[6] = Int32GetDatum(candidates);
 	MemoryContextSwitchTo(old);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	AtEOXact_GUC(true, run->guc_level);
-	MemoryContextDelete(run->cxt);
+	sl_run_free(run);
 	return (Datum) 0;
 }

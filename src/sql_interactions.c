@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * interactions.c
+ * sql_interactions.c
  *	  samplellm_interactions(): the field-pair structure stage 2 finds in
  *	  the real rows, for users to inspect.
  *
@@ -14,8 +14,7 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
-#include "samplellm.h"
-#include "stage2.h"
+#include "run.h"
 
 PG_FUNCTION_INFO_V1(samplellm_interactions);
 
@@ -29,9 +28,7 @@ samplellm_interactions(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	Oid			relid;
-	char	   *label;
-	uint64		seed;
-	int			max_seed_rows;
+	SlRunOptions ropt;
 	MemoryContext cxt;
 	MemoryContext old;
 	SlTable    *t;
@@ -49,30 +46,19 @@ samplellm_interactions(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source must not be null")));
 	relid = PG_GETARG_OID(0);
-	label = PG_ARGISNULL(1) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(1));
-	seed = PG_ARGISNULL(2) ? 0 : (uint64) PG_GETARG_INT64(2);
-	max_seed_rows = PG_ARGISNULL(3) ? sl_max_seed_rows : PG_GETARG_INT32(3);
-	if (max_seed_rows <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_seed_rows must be positive, not %d", max_seed_rows)));
+	sl_run_options_init(&ropt);
+	sl_run_options_set_label(&ropt, PG_ARGISNULL(1), PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1));
+	sl_run_options_set_seed(&ropt, PG_ARGISNULL(2), PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2));
+	sl_run_options_set_max_seed_rows(&ropt, PG_ARGISNULL(3), PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3));
 	InitMaterializedSRF(fcinfo, 0);
 
 	cxt = AllocSetContextCreate(rsinfo->econtext->ecxt_per_query_memory,
 								"samplellm interactions", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	t = sl_table_open(get_rel_type_id(relid), label);
-	seeds = sl_seeds_read(t, max_seed_rows, seed, &seen);
-	if (seeds->nrows == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("source table \"%s\" has no rows visible to you", t->relname)));
-
-	sl_stage2_default_options(&opt);
-	opt.threshold = sl_threshold;
-	opt.max_cluster_size = sl_max_cluster_size;
-	opt.max_epochs = sl_epochs;
-	opt.seed = sl_mix_seed(seed, 200);
+	t = sl_table_open(get_rel_type_id(relid), ropt.label);
+	seeds = sl_seeds_read(t, ropt.max_seed_rows, ropt.seed, &seen);
+	sl_seeds_require_rows(t, seeds);
+	sl_run_stage2_options(ropt.seed, &opt);
 	sl_stage2_interactions(t, seeds, &opt, &res);
 
 	F = res.nfields;

@@ -31,89 +31,6 @@
 #include "ledger.h"
 #include "run.h"
 
-/*
- * The options every generating function shares, from its arguments
- * starting at argument `first` (n, label, seed, max_seed_rows, resample,
- * oversample), checked before anything else happens.
- */
-static void
-parse_run_options(FunctionCallInfo fcinfo, int first, SlRunOptions *opt)
-{
-	int			i;
-
-	memset(opt, 0, sizeof(SlRunOptions));
-	if (PG_ARGISNULL(first))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("n must not be null"),
-				 errhint("Pass the number of rows to generate.")));
-	opt->n = PG_GETARG_INT32(first);
-	if (opt->n <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("n must be positive, not %d", opt->n)));
-	if (opt->n > sl_max_rows)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("n = %d exceeds samplellm.max_rows (%d)", opt->n, sl_max_rows),
-				 errhint("Generate in several calls, or ask a superuser to raise samplellm.max_rows.")));
-
-	opt->label = PG_ARGISNULL(first + 1) ? NULL :
-		text_to_cstring(PG_GETARG_TEXT_PP(first + 1));
-	opt->seed_given = !PG_ARGISNULL(first + 2);
-	opt->seed = opt->seed_given ? (uint64) PG_GETARG_INT64(first + 2) : 0;
-
-	opt->max_seed_rows = PG_ARGISNULL(first + 3) ? sl_max_seed_rows :
-		PG_GETARG_INT32(first + 3);
-	if (opt->max_seed_rows <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("max_seed_rows must be positive, not %d", opt->max_seed_rows)));
-
-	opt->resample = SL_RESAMPLE_ATTRIBUTION;
-	if (!PG_ARGISNULL(first + 4))
-	{
-		char	   *r = text_to_cstring(PG_GETARG_TEXT_PP(first + 4));
-
-		for (i = 0; i < lengthof(sl_resample_names); i++)
-			if (strcmp(r, sl_resample_names[i]) == 0)
-				break;
-		if (i == lengthof(sl_resample_names))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown resample method \"%s\"", r),
-					 errhint("Use 'attribution' (the paper's stage 2), 'uniform' (the same candidates drawn uniformly) or 'none' (the first n valid candidates).")));
-		opt->resample = (SlResample) i;
-	}
-	opt->oversample = PG_ARGISNULL(first + 5) ? sl_oversample : PG_GETARG_FLOAT8(first + 5);
-	if (!(opt->oversample >= 1.0 && opt->oversample <= 100.0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("oversample must be between 1 and 100, not %g", opt->oversample)));
-	opt->condition = PG_ARGISNULL(first + 6) ? NULL :
-		text_to_cstring(PG_GETARG_TEXT_PP(first + 6));
-	opt->per_group = PG_ARGISNULL(first + 7) ? NULL :
-		text_to_cstring(PG_GETARG_TEXT_PP(first + 7));
-	if (!PG_ARGISNULL(first + 8))
-	{
-		Datum	   *elems;
-		bool	   *enulls;
-		int			k;
-
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(first + 8), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &enulls, &opt->nexclude);
-		opt->exclude = palloc(sizeof(char *) * Max(opt->nexclude, 1));
-		for (k = 0; k < opt->nexclude; k++)
-		{
-			if (enulls[k])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("exclude must not contain NULL")));
-			opt->exclude[k] = TextDatumGetCString(elems[k]);
-		}
-	}
-}
-
 /* Receives the chosen rows of a finished run, in order. */
 typedef struct Emitter
 {
@@ -150,7 +67,7 @@ run_recorded(FunctionCallInfo fcinfo, MemoryContext parent, Oid rowtype,
 	 */
 	run = sl_run_create(parent, opt);
 	MemoryContextSwitchTo(run->cxt);
-	sl_run_prepare(run, rowtype, opt);
+	sl_run_prepare(run, rowtype);
 	MemoryContextSwitchTo(old);
 	rec.run_id = sl_ledger_next_id();
 
@@ -169,9 +86,9 @@ run_recorded(FunctionCallInfo fcinfo, MemoryContext parent, Oid rowtype,
 		isnull = palloc(sizeof(bool) * run->t->ncols);
 		if (emit->begin)
 			emit->begin(emit->arg);
-		for (i = 0; i < run->s2.nchosen; i++)
+		for (i = 0; i < run->nchosen; i++)
 		{
-			int			r = run->s2.chosen[i];
+			int			r = run->chosen[i];
 
 			memcpy(values, pool->values + SL_CELL(pool, r, 0), sizeof(Datum) * run->t->ncols);
 			memcpy(isnull, pool->isnull + SL_CELL(pool, r, 0), sizeof(bool) * run->t->ncols);
@@ -182,8 +99,8 @@ run_recorded(FunctionCallInfo fcinfo, MemoryContext parent, Oid rowtype,
 		MemoryContextSwitchTo(old);
 
 		rec.status = "ok";
-		rec.n_returned = run->returned;
-		rec.details = sl_run_json(run, "ok", run->returned);
+		rec.n_returned = run->nchosen;
+		rec.details = sl_run_json(run, "ok", run->nchosen);
 		sl_ledger_record_success(&rec);
 	}
 	PG_CATCH();
@@ -210,7 +127,8 @@ run_recorded(FunctionCallInfo fcinfo, MemoryContext parent, Oid rowtype,
 	}
 	PG_END_TRY();
 
-	sl_run_finish(run);
+	sl_run_report(run);
+	sl_run_free(run);
 	return rec.run_id;
 }
 
@@ -251,7 +169,7 @@ samplellm_generate(PG_FUNCTION_ARGS)
 	TupleEmit	te;
 	Emitter		em;
 
-	parse_run_options(fcinfo, 1, &opt);
+	sl_run_options_parse(fcinfo, 1, &opt);
 	(void) sl_source_relid(rowtype);
 	sl_ledger_check_ready("samplellm_generate");
 	InitMaterializedSRF(fcinfo, 0);
@@ -475,7 +393,7 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 				 errmsg("source and target must not be null")));
 	source = PG_GETARG_OID(0);
 	target = PG_GETARG_OID(1);
-	parse_run_options(fcinfo, 2, &opt);
+	sl_run_options_parse(fcinfo, 2, &opt);
 	key = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
 	check_source_relation(source);
 	target_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
@@ -515,22 +433,6 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 	run_id = run_recorded(fcinfo, cxt, get_rel_type_id(source), &opt, target_name, key, &em);
 	MemoryContextDelete(cxt);
 	PG_RETURN_INT64(run_id);
-}
-
-PG_FUNCTION_INFO_V1(samplellm_estimate);
-
-/* samplellm_estimate(source, n, ...): what a run would send, unsent. */
-Datum
-samplellm_estimate(PG_FUNCTION_ARGS)
-{
-	SlRunOptions opt;
-
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("source must not be null")));
-	parse_run_options(fcinfo, 1, &opt);
-	return sl_estimate(fcinfo, &opt, get_rel_type_id(PG_GETARG_OID(0)));
 }
 
 PG_FUNCTION_INFO_V1(samplellm_last_run);

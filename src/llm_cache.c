@@ -66,7 +66,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
-#include "cache.h"
+#include "llm.h"
 
 #define SL_CACHE_DIR			"pg_samplellm/cache"
 #define SL_CACHE_MAGIC			"samplellm-cache"

@@ -28,7 +28,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "encode.h"
+#include "table.h"
 
 /*
  * A differing category sets two one-hot dimensions apart (one 1 -> 0, one

@@ -16,7 +16,7 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "parse.h"
+#include "llm.h"
 
 /* Deeper than any row document needs; keeps cJSON's recursion shallow. */
 #define MAX_JSON_DEPTH 32

@@ -18,6 +18,8 @@
 #include "utils/builtins.h"
 
 #include "samplellm.h"
+#include "table.h"
+#include "util.h"
 
 #define SEED_FETCH_BATCH 1000
 
@@ -68,7 +70,7 @@ sl_seeds_read(SlTable *t, int max_rows, uint64 seed, int64 *total_rows)
 					   psprintf("Up to %.0f seed rows (max_seed_rows = %d) of about %.0f bytes each.",
 								rows, max_rows, row_bytes));
 	}
-	pg_prng_seed(&rng, sl_mix_seed(seed, UINT64CONST(0x5eed5)));
+	sl_stream_init(&rng, seed, SL_STREAM_SEED_SAMPLE, 0);
 	rs = sl_rowset_create(t->ncols, Min(max_rows, 1024));
 	values = palloc(sizeof(Datum) * t->ncols);
 	isnull = palloc(sizeof(bool) * t->ncols);
@@ -151,4 +153,15 @@ sl_seeds_read(SlTable *t, int max_rows, uint64 seed, int64 *total_rows)
 	pfree(sql.data);
 	*total_rows = seen;
 	return rs;
+}
+
+/* A call with no seed row has nothing to imitate: the one error for it. */
+void
+sl_seeds_require_rows(const SlTable *t, const SlRowSet *seeds)
+{
+	if (seeds->nrows == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("source table \"%s\" has no rows visible to you", t->relname),
+				 errdetail("samplellm imitates real rows and needs at least one as a seed.")));
 }

@@ -24,7 +24,8 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 
-#include "prompt.h"
+#include "samplellm.h"
+#include "stage1.h"
 
 #define STAT_TOP_CATEGORIES 10
 #define STAT_VALUE_CHARS 40

@@ -9,7 +9,7 @@
 #ifndef SAMPLELLM_PROVIDER_BUILTIN_H
 #define SAMPLELLM_PROVIDER_BUILTIN_H
 
-#include "samplellm.h"
+#include "table.h"
 
 /*
  * Proposes nrows candidate rows imitating seeds with a Gaussian copula.

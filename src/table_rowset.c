@@ -13,6 +13,8 @@
 #include "utils/datum.h"
 
 #include "samplellm.h"
+#include "table.h"
+#include "util.h"
 
 SlRowSet *
 sl_rowset_create(int ncols, int cap)

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * provider_builtin.c
+ * builtin_copula.c
  *	  Stage 1 without an LLM: Gaussian-copula proposals from the seed rows.
  *
  * The model is SDV's GaussianCopulaSynthesizer in its default shape:
@@ -77,15 +77,12 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "provider_builtin.h"
+#include "builtin.h"
+#include "util.h"
 
 /* LAPACK, in the serial libopenblas.so.0 the module links (no header). */
 extern void dpotrf_(const char *uplo, const int *n, double *a, const int *lda,
 					int *info);
-
-/* Seed streams (sl_mix_seed) of this file. */
-#define BI_STREAM_FIT		0xB1F17ULL
-#define BI_STREAM_SAMPLE	0xB15A3ULL
 
 /* Rows per dgemm of the sampler. */
 #define BI_CHUNK_ROWS		4096
@@ -952,7 +949,7 @@ sl_builtin_propose(const SlTable *t, const SlRowSet *seeds, int nrows,
 	fin = palloc(sizeof(bool) * n);
 	cand = palloc(sizeof(int) * ncols);
 	others = palloc(sizeof(int) * ncols);
-	pg_prng_seed(&rng, sl_mix_seed(seed, BI_STREAM_FIT));
+	pg_prng_seed(&rng, sl_stream_seed(seed, SL_STREAM_BUILTIN_FIT, 0));
 
 	/*
 	 * Lay out the dimensions and fit the value ones first, writing scores
@@ -1015,7 +1012,7 @@ sl_builtin_propose(const SlTable *t, const SlRowSet *seeds, int nrows,
 	Lt = bi_cholesky(R, D);
 
 	/* sample in chunks: Z = E L' */
-	pg_prng_seed(&rng, sl_mix_seed(seed, BI_STREAM_SAMPLE));
+	pg_prng_seed(&rng, sl_stream_seed(seed, SL_STREAM_BUILTIN_SAMPLE, 0));
 	eps = palloc(sizeof(double) * BI_CHUNK_ROWS * D);
 	zs = palloc(sizeof(double) * BI_CHUNK_ROWS * D);
 	for (int done = 0; done < nrows;)

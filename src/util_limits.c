@@ -22,7 +22,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
-#include "samplellm.h"
+#include "util.h"
 
 /* palloc's chunk header and rounding, per allocation, roughly */
 #define CHUNK_OVERHEAD 24

@@ -25,7 +25,7 @@
 #include "parser/parser.h"
 #include "utils/rel.h"
 
-#include "condition.h"
+#include "stage1.h"
 
 static void
 bad_condition(const char *text, const char *why, const char *hint)

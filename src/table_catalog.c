@@ -34,6 +34,8 @@
 #include "utils/typcache.h"
 
 #include "samplellm.h"
+#include "table.h"
+#include "util.h"
 
 /*
  * Types the LLM can be asked to write as one JSON scalar, and that every

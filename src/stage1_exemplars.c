@@ -20,8 +20,8 @@
 #include "miscadmin.h"
 #include "utils/memutils.h"
 
-#include "encode.h"
-#include "exemplars.h"
+#include "table.h"
+#include "stage1.h"
 
 /* cblas.h is clean with our flags today; keep it quiet if that changes */
 #pragma GCC diagnostic push

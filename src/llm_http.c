@@ -39,7 +39,7 @@
 #include "curl_prelude.h"
 #include <cjson/cJSON.h>
 
-#include "http.h"
+#include "llm.h"
 #include "samplellm.h"
 
 #define SL_BACKOFF_BASE_MS	500.0

@@ -1,0 +1,295 @@
+/*-------------------------------------------------------------------------
+ *
+ * run_record.c
+ *	  What a run says about itself: the figures (the run record of
+ *	  samplellm_runs and samplellm_last_run), the summary message, and the
+ *	  shortfall error.  No data values and no secrets.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_authid.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/guc.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "run.h"
+#include "samplellm.h"
+
+static char *last_run_json = NULL;
+
+static const char *const response_names[] = {
+	"ok", "truncated", "malformed", "refusal", "bad_encoding"
+};
+
+/* ---- summary ---- */
+
+static void
+append_reasons(StringInfo buf, const SlRun *run)
+{
+	const int64 *rej = sl_validator_rejected(run->validator);
+	int			i;
+	bool		any = false;
+
+	for (i = 0; i < SL_REJ_COUNT; i++)
+	{
+		if (rej[i] == 0)
+			continue;
+		appendStringInfo(buf, "%s%s " INT64_FORMAT, any ? ", " : "", sl_reject_names[i], rej[i]);
+		any = true;
+	}
+	if (!any)
+		appendStringInfoString(buf, "none");
+}
+
+static int64
+rejected_total(const SlRun *run)
+{
+	const int64 *rej = sl_validator_rejected(run->validator);
+	int64		sum = 0;
+	int			i;
+
+	for (i = 0; i < SL_REJ_COUNT; i++)
+		sum += rej[i];
+	return sum;
+}
+
+static void
+append_responses(StringInfo buf, const SlRun *run)
+{
+	int			i;
+	bool		any = false;
+
+	for (i = 1; i < SL_RESP_COUNT; i++)
+	{
+		if (run->s1.responses[i] == 0)
+			continue;
+		appendStringInfo(buf, "%s%s " INT64_FORMAT, any ? ", " : "; answers ",
+						 response_names[i], run->s1.responses[i]);
+		any = true;
+	}
+}
+
+static int
+exemplar_clusters(const SlRun *run)
+{
+	return run->groups && run->groups->groups[0].plan ? run->groups->groups[0].plan->k : 0;
+}
+
+/* The run's figures as JSON (no data values, no secrets). */
+char *
+sl_run_json(const SlRun *run, const char *status, int returned)
+{
+	StringInfoData buf;
+	const int64 *rej = sl_validator_rejected(run->validator);
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"status\": \"%s\", \"source\": ", status);
+	if (run->t)
+		escape_json(&buf, quote_qualified_identifier(run->t->nspname, run->t->relname));
+	else
+		appendStringInfoString(&buf, "null");
+	appendStringInfo(&buf, ", \"provider\": \"%s\", \"model\": ", run->builtin ? "builtin" : "openai");
+	/* samplellm.model is superuser-only: recorded for those who may read it. */
+	if (run->builtin ||
+		!has_privs_of_role(GetUserId(), ROLE_PG_READ_ALL_SETTINGS))
+		appendStringInfoString(&buf, "null");
+	else
+		escape_json(&buf, sl_model ? sl_model : "");
+	if (run->prompt)
+		appendStringInfo(&buf, ", \"prompt_hash\": \"%08x\"",
+						 (uint32) hash_bytes((const unsigned char *) run->prompt->system,
+											 strlen(run->prompt->system)));
+	else
+		appendStringInfoString(&buf, ", \"prompt_hash\": null");
+	/* The built-in generator uses no prompt and no response format. */
+	if (run->builtin)
+		appendStringInfoString(&buf, ", \"prompt_version\": null");
+	else
+		appendStringInfo(&buf, ", \"prompt_version\": \"%s\"", SL_PROMPT_VERSION);
+	appendStringInfo(&buf, ", \"seed\": " INT64_FORMAT ", \"n\": %d, \"returned\": %d"
+					 ", \"seed_rows\": %d, \"seed_rows_seen\": " INT64_FORMAT
+					 ", \"clusters\": %d, \"rows_per_call\": %d"
+					 ", \"requests\": %d, \"cached\": %d, \"calls\": %d, \"retries\": %d, \"rate_limited\": %d"
+					 ", \"response_format\": %s"
+					 ", \"prompt_tokens\": " INT64_FORMAT ", \"completion_tokens\": " INT64_FORMAT
+					 ", \"candidates\": " INT64_FORMAT ", \"valid\": " INT64_FORMAT
+					 ", \"rejected\": {",
+					 (int64) run->seed, run->opt.n, returned,
+					 run->seeds ? run->seeds->nrows : 0, run->seen_rows,
+					 exemplar_clusters(run),
+					 run->prompt ? run->prompt->rows_per_call : 0,
+					 run->s1.requests, run->s1.cached, run->s1.http.attempts, run->s1.http.retries, run->s1.http.rate_limited,
+					 run->builtin ? "null" : run->s1.no_schema ? "false" : "true",
+					 run->s1.prompt_tokens, run->s1.completion_tokens,
+					 run->s1.received, run->pool ? sl_pool_valid(run->pool) : 0);
+	for (i = 0; i < SL_REJ_COUNT; i++)
+		appendStringInfo(&buf, "%s\"%s\": " INT64_FORMAT, i ? ", " : "", sl_reject_names[i], rej[i]);
+	appendStringInfoString(&buf, "}, \"answers\": {");
+	for (i = 0; i < SL_RESP_COUNT; i++)
+		appendStringInfo(&buf, "%s\"%s\": " INT64_FORMAT, i ? ", " : "", response_names[i], run->s1.responses[i]);
+	appendStringInfo(&buf, "}, \"resample\": \"%s\", \"oversample\": %g, \"pool\": %d",
+					 sl_resample_names[run->opt.resample], run->opt.oversample,
+					 run->pool_rows ? run->pool_rows->nrows : 0);
+	if (run->prompt)
+		appendStringInfo(&buf, ", \"prompt_budget\": {\"exemplars\": %d, \"max_tokens\": %d"
+						 ", \"statistics\": %s, \"estimated_prompt_tokens\": %d}",
+						 run->prompt->max_exemplars, run->prompt->max_tokens,
+						 run->prompt->stats_dropped ? "false" : "true",
+						 run->prompt->est_prompt_tokens);
+	if (run->s2_ran)
+	{
+		appendStringInfoString(&buf, ", \"stage2\": {\"variant\": ");
+		escape_json(&buf, run->s2.variant);
+		appendStringInfo(&buf, ", \"fields\": %d, \"clusters\": %d, \"ess\": %.1f"
+						 ", \"n_carry\": %d, \"epochs_T\": %d, \"epochs_S\": %d"
+						 ", \"seconds\": %.3f}",
+						 run->s2.nfields, run->s2.nclusters, run->s2.ess,
+						 run->s2.n_carry, run->s2.epochs_T, run->s2.epochs_S,
+						 run->s2.secs_total);
+	}
+	appendStringInfo(&buf, ", \"elapsed_ms\": %.0f}",
+					 (double) (GetCurrentTimestamp() - run->start) / 1000.0);
+
+	return buf.data;
+}
+
+/* Kept for samplellm_last_run(). */
+static void
+remember_run(const SlRun *run, const char *status, int returned)
+{
+	char	   *json = sl_run_json(run, status, returned);
+
+	if (last_run_json)
+		pfree(last_run_json);
+	last_run_json = MemoryContextStrdup(TopMemoryContext, json);
+	pfree(json);
+}
+
+const char *
+sl_last_run_json(void)
+{
+	return last_run_json;
+}
+
+/* Raises the error of a run that ended with too few valid rows. */
+void
+sl_run_shortfall_error(const SlRun *run)
+{
+	StringInfoData detail;
+	const char *hint;
+	const char *stop = run->s1.stop;
+	const int64 *rej = sl_validator_rejected(run->validator);
+	int64		total = rejected_total(run);
+	bool		grouped = run->groups->label_col >= 0;
+	int			g = run->s1.stop_group;
+
+	remember_run(run, "failed", 0);
+	initStringInfo(&detail);
+	if (run->builtin)
+		appendStringInfo(&detail, "%d batches of the built-in generator gave " INT64_FORMAT
+						 " candidate rows; " INT64_FORMAT " rejected: ",
+						 run->s1.requests, run->s1.received, total);
+	else
+		appendStringInfo(&detail, "%d LLM calls (%d retries) gave " INT64_FORMAT " candidate rows; "
+						 INT64_FORMAT " rejected: ",
+						 run->s1.http.attempts, run->s1.http.retries, run->s1.received, total);
+	append_reasons(&detail, run);
+	append_responses(&detail, run);
+	appendStringInfoChar(&detail, '.');
+	(void) sl_pool_quotas_met(run->pool, &detail);
+
+	if (grouped && g >= 0 && stop && strcmp(stop, "collapse") == 0)
+	{
+		const SlGroup *grp = &run->groups->groups[g];
+
+		appendStringInfo(&detail, " %d answers of the group's own requests brought no row with %s = %s.",
+						 sl_pool_answers(run->pool, g),
+						 run->t->cols[run->groups->label_col].name,
+						 grp->rest ? "(other values)" : grp->label);
+		hint = "The model does not write that label value: ask for another quota, or check samplellm.model.";
+	}
+	else if (run->opt.condition && rej[SL_REJ_CONDITION] * 2 >= total && total > 0)
+		hint = "Most candidates failed the condition: relax it, or raise samplellm.max_calls_per_statement.";
+	else if (stop && strcmp(stop, "calls") == 0)
+		hint = "Raise samplellm.max_calls_per_statement, or ask for fewer rows.";
+	else if (stop && strcmp(stop, "tokens") == 0)
+		hint = "Raise samplellm.max_tokens_per_statement, or ask for fewer rows.";
+	else if (rej[SL_REJ_SEED_COPY] * 2 >= total && total > 0)
+		hint = "Most candidates were exact copies of real rows (the memorization guard refuses them): the table has few distinct rows; ask for fewer rows, or SET samplellm.memorization_guard = off.";
+	else if (run->builtin)
+		hint = "Most proposals of the built-in generator broke the table's rules; see the rejection reasons.";
+	else
+		hint = "Most answers were unusable: check samplellm.model and the rejection reasons.";
+
+	ereport(ERROR,
+			(errcode(stop && strcmp(stop, "collapse") != 0 && strcmp(stop, "batches") != 0 ?
+					 ERRCODE_PROGRAM_LIMIT_EXCEEDED : ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 grouped ?
+			 errmsg("samplellm could not meet the per_group quotas") :
+			 errmsg("samplellm obtained only " INT64_FORMAT " of %d valid rows",
+					sl_pool_have(run->pool, 0), run->opt.n),
+			 errdetail_internal("%s", detail.data),
+			 errhint("%s", hint)));
+	pg_unreachable();
+}
+
+/* Records the run for samplellm_last_run() and prints its summary. */
+void
+sl_run_report(const SlRun *run)
+{
+	StringInfoData msg;
+	int			returned = run->nchosen;
+	int			pool = run->pool_rows ? run->pool_rows->nrows : 0;
+
+	remember_run(run, "ok", returned);
+	if (sl_summary_level < client_min_messages && sl_summary_level < log_min_messages)
+		return;
+	initStringInfo(&msg);
+	if (run->builtin)
+		appendStringInfo(&msg, "samplellm: %d rows from the built-in generator (Gaussian copula, %d batch%s); "
+						 INT64_FORMAT " candidates, " INT64_FORMAT " rejected (",
+						 returned, run->s1.requests, run->s1.requests == 1 ? "" : "es",
+						 run->s1.received, rejected_total(run));
+	else
+		appendStringInfo(&msg, "samplellm: %d rows from %d LLM calls (%d retries%s); " INT64_FORMAT
+						 " candidates, " INT64_FORMAT " rejected (",
+						 returned, run->s1.http.attempts, run->s1.http.retries,
+						 run->s1.cached > 0 ? psprintf(", %d answers from the cache", run->s1.cached) : "",
+						 run->s1.received, rejected_total(run));
+	append_reasons(&msg, run);
+	appendStringInfoChar(&msg, ')');
+	append_responses(&msg, run);
+	if (!run->builtin)
+		appendStringInfo(&msg, "; tokens " INT64_FORMAT " prompt, " INT64_FORMAT " completion",
+						 run->s1.prompt_tokens, run->s1.completion_tokens);
+	if (run->s2_ran)
+	{
+		appendStringInfo(&msg, "; stage 2 (%s): %d of %d candidates drawn, %d field clusters, effective sample size %.0f, %d candidates carry 99%% of the weight",
+						 run->s2.variant, returned, pool, run->s2.nclusters,
+						 run->s2.ess, run->s2.n_carry);
+		/* Fewer effective candidates than rows: the draw had to take weak ones. */
+		if (run->s2.ess < returned)
+			appendStringInfoString(&msg, " (fewer effective candidates than rows: a larger oversample gives stage 2 more to choose from)");
+	}
+	else
+		appendStringInfo(&msg, "; resample %s: %d of %d candidates",
+						 sl_resample_names[run->opt.resample], returned, pool);
+	ereport(sl_summary_level,
+			(errmsg_internal("%s", msg.data),
+			 errdetail_internal("provider %s, seed " INT64_FORMAT ", %d seed rows of " INT64_FORMAT
+								"%s, %.3f s",
+								run->builtin ? "builtin" : "openai",
+								(int64) run->seed, run->seeds->nrows, run->seen_rows,
+								exemplar_clusters(run) > 0 ?
+								psprintf(", %d exemplar clusters", exemplar_clusters(run)) : "",
+								(double) (GetCurrentTimestamp() - run->start) / 1e6)));
+}

@@ -1,0 +1,419 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage1_llm.c
+ *	  Stage 1's LLM provider: candidate rows from an OpenAI-compatible
+ *	  server.
+ *
+ * Request k of group g shows exemplars drawn for (g, k) and sends a seed
+ * derived from (g, k) alone; its valid rows go to the pool under (g, k),
+ * which builds the same pool from the same answers whatever the
+ * concurrency.  Requests stop as soon as every group's answered prefix is
+ * full, and early when answers are mostly unusable, when one group's own
+ * answers bring none of its rows, or when a budget runs out.  The request
+ * bookkeeping (bodies, the HTTP layer's numbering, the endpoint and key,
+ * the response_format fallback, HTTP figures) is this file's alone.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "storage/proc.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "samplellm.h"
+#include "stage1.h"
+
+#define PROGRESS_INTERVAL_MS 5000
+/* Stop early after this many answers with no valid row at all. */
+#define COLLAPSE_MIN_ANSWERS 3
+
+/* One request in flight: which group's which request, and its body. */
+typedef struct LlmRequest
+{
+	int			group;
+	int			k;
+	char	   *body;			/* as first sent: the cache key */
+} LlmRequest;
+
+typedef struct Llm
+{
+	const SlStage1 *in;
+	SlPool	   *pool;
+	SlStage1Stats *st;
+	MemoryContext respcxt;		/* one response's parse trees */
+	char	   *url;
+	char	   *api_key;
+	LlmRequest *req;			/* by the HTTP layer's request number */
+	int			nreq;
+	int			cap;
+	int			answered;
+	TimestampTz last_progress;
+} Llm;
+
+/* ---- settings checked before anything is paid for ---- */
+
+static char *
+read_api_key(void)
+{
+	FILE	   *f;
+	char		buf[4096];
+	size_t		len;
+
+	if (sl_api_key && sl_api_key[0])
+		return sl_api_key;
+	if (sl_api_key_file == NULL || sl_api_key_file[0] == '\0')
+		return NULL;
+	f = AllocateFile(sl_api_key_file, "r");
+	if (f == NULL)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not open the file named by samplellm.api_key_file: %m"),
+				 errhint("The file must be readable by the PostgreSQL server's operating system user.")));
+	len = fread(buf, 1, sizeof(buf) - 1, f);
+	FreeFile(f);
+	buf[len] = '\0';
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
+					   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+		buf[--len] = '\0';
+	if (len == 0 || strpbrk(buf, "\r\n") != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the file named by samplellm.api_key_file does not hold one API key"),
+				 errhint("Write the key alone on the file's first line.")));
+	return pstrdup(buf);
+}
+
+static char *
+chat_url(void)
+{
+	StringInfoData url;
+	int			len;
+
+	if (sl_endpoint == NULL || sl_endpoint[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("samplellm.endpoint is not set"),
+				 errhint("A superuser sets it to an OpenAI-compatible API, e.g. ALTER SYSTEM SET samplellm.endpoint = 'https://api.openai.com/v1'; "
+						 "without an LLM, SET samplellm.provider = 'builtin' uses the built-in generator.")));
+	if (sl_model == NULL || sl_model[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("samplellm.model is not set"),
+				 errhint("A superuser sets it to the model name the endpoint serves.")));
+	initStringInfo(&url);
+	len = strlen(sl_endpoint);
+	while (len > 0 && sl_endpoint[len - 1] == '/')
+		len--;
+	appendBinaryStringInfo(&url, sl_endpoint, len);
+	appendStringInfoString(&url, "/chat/completions");
+	return url.data;
+}
+
+void
+sl_llm_check_settings(void)
+{
+	(void) chat_url();
+	(void) read_api_key();
+}
+
+/* ---- request bodies ---- */
+
+/*
+ * When the context budget allows fewer exemplars than drawn, keep them
+ * spread over the clusters: the draw lists them cluster by cluster, so take
+ * the first of every cluster, then the second, and so on.
+ */
+static int
+interleave_clusters(const SlExemplarPlan *plan, int per, int *ex, int nex, int keep)
+{
+	int		   *start = palloc(sizeof(int) * plan->k);
+	int		   *count = palloc(sizeof(int) * plan->k);
+	int		   *out = palloc(sizeof(int) * nex);
+	int			j;
+	int			round;
+	int			m = 0;
+	int			pos = 0;
+
+	for (j = 0; j < plan->k; j++)
+	{
+		start[j] = pos;
+		count[j] = Min(per, plan->nmembers[j]);
+		pos += count[j];
+	}
+	for (round = 0; round < per && m < keep; round++)
+		for (j = 0; j < plan->k && m < keep; j++)
+			if (round < count[j])
+				out[m++] = ex[start[j] + round];
+	memcpy(ex, out, sizeof(int) * m);
+	pfree(start);
+	pfree(count);
+	pfree(out);
+	return m;
+}
+
+char *
+sl_llm_request_body(const SlStage1 *in, int g, int k, bool with_schema)
+{
+	const SlGroup *grp = &in->groups->groups[g];
+	const SlPrompt *prompt = in->prompt;
+	const SlExemplarPlan *plan = grp->plan;
+	int		   *ex;
+	int			nex;
+	pg_prng_state rng;
+	uint64		index = SL_REQUEST_INDEX(g, k);
+
+	sl_stream_init(&rng, in->seed, SL_STREAM_REQUEST_EXEMPLARS, index);
+	ex = palloc(sizeof(int) * Max(plan->k * sl_exemplars_per_cluster, 1));
+	nex = sl_exemplars_draw(plan, sl_exemplars_per_cluster, &rng, ex);
+	if (nex > prompt->max_exemplars)
+		nex = interleave_clusters(plan, sl_exemplars_per_cluster, ex, nex,
+								  prompt->max_exemplars);
+	return sl_prompt_body(prompt, grp->seeds, ex, nex, prompt->rows_per_call,
+						  grp->instruction,
+						  (int64) (sl_stream_seed(in->seed, SL_STREAM_REQUEST_SEED, index) & 0x7fffffff),
+						  with_schema);
+}
+
+/* ---- answers ---- */
+
+/*
+ * Takes one answer (from the endpoint or the cache) of a request: parse,
+ * validate, put into the pool.  *usable says whether it parsed into rows
+ * (only those are cached).
+ */
+static void
+take_answer(Llm *llm, const LlmRequest *rq, const char *body, size_t len, bool *usable)
+{
+	const SlStage1 *in = llm->in;
+	SlStage1Stats *st = llm->st;
+	MemoryContext old;
+	SlResponse	resp;
+	SlRowSet   *rows;
+	cJSON	   *item;
+	TimestampTz now;
+
+	old = MemoryContextSwitchTo(llm->respcxt);
+	sl_parse_response(body, len, &resp);
+	MemoryContextSwitchTo(in->cxt);
+
+	llm->answered++;
+	st->responses[resp.status]++;
+	st->prompt_tokens += resp.prompt_tokens;
+	st->completion_tokens += resp.completion_tokens;
+	*usable = (resp.status == SL_RESP_OK || resp.status == SL_RESP_TRUNCATED) &&
+		resp.rows != NULL && cJSON_GetArraySize(resp.rows) > 0;
+	rows = sl_rowset_create(in->t->ncols, in->prompt->rows_per_call);
+	/* (cJSON_GetArrayItem walks the list: iterate, or it is quadratic) */
+	if (resp.rows)
+		cJSON_ArrayForEach(item, resp.rows)
+		{
+			st->received++;
+			(void) sl_validate_row(in->validator, item, rows);
+			CHECK_FOR_INTERRUPTS();
+		}
+	sl_pool_put(llm->pool, rq->group, rq->k, rows);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(llm->respcxt);
+	sl_limit_check_context(in->cxt, "collecting candidates");
+
+	now = GetCurrentTimestamp();
+	if (TimestampDifferenceExceeds(llm->last_progress, now, PROGRESS_INTERVAL_MS))
+	{
+		llm->last_progress = now;
+		ereport(DEBUG1,
+				(errmsg_internal("samplellm: " INT64_FORMAT " valid rows after %d answers",
+								 sl_pool_valid(llm->pool), llm->answered)));
+	}
+}
+
+/* Valid rows an answer brings, on average so far. */
+static double
+valid_per_answer(const Llm *llm)
+{
+	if (llm->answered == 0)
+		return llm->in->prompt->rows_per_call;
+	return (double) sl_pool_valid(llm->pool) / llm->answered;
+}
+
+/*
+ * The group the next request should serve, or -1: none is owed more now,
+ * or a budget or a collapse ended stage 1 (st->stop says which).
+ */
+static int
+want_request(Llm *llm)
+{
+	SlStage1Stats *st = llm->st;
+	double		per = valid_per_answer(llm);
+	int			g;
+
+	if (st->stop || sl_pool_full(llm->pool))
+		return -1;
+	g = sl_pool_next_group(llm->pool, per);
+	if (g < 0)
+		return -1;				/* the answers in flight should do */
+	if (st->http.attempts >= sl_max_calls)
+	{
+		st->stop = "calls";
+		return -1;
+	}
+	if (sl_max_tokens_total > 0 &&
+		st->prompt_tokens + st->completion_tokens >= sl_max_tokens_total)
+	{
+		st->stop = "tokens";
+		return -1;
+	}
+	/* A group whose own answers bring none of its rows will not fill. */
+	st->stop_group = sl_pool_collapsed_group(llm->pool, COLLAPSE_MIN_ANSWERS);
+	if (st->stop_group >= 0)
+	{
+		st->stop = "collapse";
+		return -1;
+	}
+	/* The acceptance rate collapsed: do not spend the budget on it. */
+	if (llm->answered - st->cached >= COLLAPSE_MIN_ANSWERS)
+	{
+		double		wanted = 0;
+		int			h;
+
+		for (h = 0; h < llm->in->groups->ngroups; h++)
+			wanted += Max(0, llm->in->groups->groups[h].target - sl_pool_have_all(llm->pool, h));
+		if (sl_pool_valid(llm->pool) == 0 ||
+			st->http.attempts + wanted / Max(per, 1e-9) > sl_max_calls)
+		{
+			st->stop = "collapse";
+			return -1;
+		}
+	}
+	return g;
+}
+
+/*
+ * The next request to send.  Requests whose exact body was answered before
+ * (by this role, same endpoint and model) are replayed from the cache here,
+ * without an HTTP request.
+ */
+static char *
+next_body(void *arg, int http_index)
+{
+	Llm		   *llm = arg;
+	int			g;
+
+	while ((g = want_request(llm)) >= 0)
+	{
+		LlmRequest rq;
+		char	   *cached;
+		size_t		len;
+		MemoryContext old = MemoryContextSwitchTo(llm->in->cxt);
+
+		rq.group = g;
+		rq.k = sl_pool_issue(llm->pool, g);
+		rq.body = sl_llm_request_body(llm->in, g, rq.k, !llm->st->no_schema);
+		MemoryContextSwitchTo(old);
+		llm->st->requests++;
+		cached = sl_cache_get(llm->url, sl_model, rq.body, &len);
+		if (cached)
+		{
+			bool		usable;
+
+			llm->st->cached++;
+			take_answer(llm, &rq, cached, len, &usable);
+			pfree(cached);
+			pfree(rq.body);
+			continue;
+		}
+		if (http_index >= llm->cap)
+		{
+			llm->cap = Max(llm->cap * 2, http_index + 1);
+			llm->req = repalloc(llm->req, sizeof(LlmRequest) * llm->cap);
+		}
+		llm->req[http_index] = rq;
+		llm->nreq = Max(llm->nreq, http_index + 1);
+		return rq.body;
+	}
+	return NULL;
+}
+
+static char *
+fallback_body(void *arg, int http_index, const char *body, size_t len)
+{
+	Llm		   *llm = arg;
+	const LlmRequest *rq = &llm->req[http_index];
+	MemoryContext old = MemoryContextSwitchTo(llm->in->cxt);
+	char	   *fb;
+
+	/*
+	 * A 400 earns one retry without response_format (llm_http.c allows one
+	 * per request); requests already sent with it get theirs too, and later
+	 * ones are built without it.
+	 */
+	llm->st->no_schema = true;
+	fb = sl_llm_request_body(llm->in, rq->group, rq->k, false);
+	MemoryContextSwitchTo(old);
+	return fb;
+}
+
+static bool
+on_success(void *arg, int http_index, const char *body, size_t len)
+{
+	Llm		   *llm = arg;
+	LlmRequest *rq = &llm->req[http_index];
+	bool		usable;
+
+	take_answer(llm, rq, body, len, &usable);
+
+	/*
+	 * Paid for: kept, so that a rerun (or a failure in stage 2) is free; but
+	 * not a transient broken answer (a proxy's page, a refusal, truncated
+	 * JSON without a row), which a rerun must ask again.
+	 */
+	if (usable)
+		sl_cache_put(llm->url, sl_model, rq->body, body, len);
+	pfree(rq->body);
+	rq->body = NULL;
+	return !sl_pool_full(llm->pool);
+}
+
+/* ---- the loop ---- */
+
+void
+sl_stage1_llm(const SlStage1 *in, SlPool *pool, SlStage1Stats *st)
+{
+	SlHttpConfig cfg;
+	SlHttpCallbacks cb;
+	Llm			llm;
+
+	memset(&llm, 0, sizeof(llm));
+	llm.in = in;
+	llm.pool = pool;
+	llm.st = st;
+	llm.url = chat_url();
+	llm.api_key = read_api_key();
+	llm.respcxt = AllocSetContextCreate(in->cxt, "samplellm response", ALLOCSET_DEFAULT_SIZES);
+	llm.cap = 64;
+	llm.req = MemoryContextAllocZero(in->cxt, sizeof(LlmRequest) * llm.cap);
+	llm.last_progress = GetCurrentTimestamp();
+	st->stop_group = -1;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.url = llm.url;
+	cfg.api_key = llm.api_key;
+	cfg.max_concurrency = sl_max_concurrency;
+	cfg.connect_timeout_ms = sl_connect_timeout_ms;
+	cfg.request_timeout_ms = sl_request_timeout_ms;
+	cfg.max_retries = sl_max_retries;
+	cfg.max_response_bytes = (size_t) sl_max_response_kb * 1024;
+	cfg.deadline = StatementTimeout > 0 ?
+		TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(), StatementTimeout) : 0;
+	cfg.seed = sl_stream_seed(in->seed, SL_STREAM_HTTP_JITTER, 0);
+	cb.next_body = next_body;
+	cb.on_success = on_success;
+	cb.fallback_body = fallback_body;
+	cb.arg = &llm;
+	sl_http_run(&cfg, &cb, &st->http);
+	MemoryContextDelete(llm.respcxt);
+}

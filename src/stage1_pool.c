@@ -1,0 +1,241 @@
+/*-------------------------------------------------------------------------
+ *
+ * stage1_pool.c
+ *	  The candidate pool: the valid rows of every answered request, by group
+ *	  and request number, and the counts that say when stage 1 is done.
+ *
+ * Both providers append here (the LLM per answer, the built-in generator
+ * per batch); nothing else holds candidates.  A row counts for the group
+ * its label puts it in (sl_groups_of_row); a group's requests are numbered
+ * 0, 1, 2, ..., and its answered prefix grows as answers arrive, in any
+ * order, and stops at the first request that brings the group's own rows to
+ * its target.  The pool handed to stage 2 is the prefixes of the groups, in
+ * group order: a function of the answers alone, whatever the concurrency.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "stage1.h"
+
+typedef struct PoolGroup
+{
+	int			issued;			/* requests 0..issued-1 exist */
+	int			answers;		/* of those, answered */
+	int			cap;
+	SlRowSet  **results;		/* by request number; NULL: not answered */
+	int		   *own;			/* own-label rows of each answer */
+	int			prefix;			/* requests 0..prefix-1 answered, counted */
+	int64		have;			/* own rows in the prefix */
+	int64		have_all;		/* own rows in every answer */
+	bool		full;			/* the prefix reached the target: it stops */
+} PoolGroup;
+
+struct SlPool
+{
+	const SlTable *t;
+	const SlGroups *gs;
+	PoolGroup  *g;
+	int64		valid;
+};
+
+SlPool *
+sl_pool_create(const SlTable *t, const SlGroups *gs)
+{
+	SlPool	   *p = palloc0(sizeof(SlPool));
+
+	p->t = t;
+	p->gs = gs;
+	p->g = palloc0(sizeof(PoolGroup) * gs->ngroups);
+	return p;
+}
+
+int
+sl_pool_issue(SlPool *p, int g)
+{
+	PoolGroup  *pg = &p->g[g];
+
+	if (pg->issued == pg->cap)
+	{
+		int			cap = Max(16, pg->cap * 2);
+
+		pg->results = pg->results ? repalloc(pg->results, sizeof(SlRowSet *) * cap) :
+			palloc(sizeof(SlRowSet *) * cap);
+		pg->own = pg->own ? repalloc(pg->own, sizeof(int) * cap) : palloc(sizeof(int) * cap);
+		memset(pg->results + pg->cap, 0, sizeof(SlRowSet *) * (cap - pg->cap));
+		pg->cap = cap;
+	}
+	return pg->issued++;
+}
+
+void
+sl_pool_put(SlPool *p, int g, int k, SlRowSet *rows)
+{
+	PoolGroup  *pg = &p->g[g];
+	int			own = 0;
+	int			r;
+
+	if (k < 0 || k >= pg->issued || pg->results[k] != NULL)
+		elog(ERROR, "samplellm: request %d of group %d answered twice or never issued", k, g);
+	for (r = 0; r < rows->nrows; r++)
+		own += (sl_groups_of_row(p->gs, rows, r) == g);
+	pg->results[k] = rows;
+	pg->own[k] = own;
+	pg->answers++;
+	pg->have_all += own;
+	p->valid += rows->nrows;
+	while (!pg->full && pg->prefix < pg->issued && pg->results[pg->prefix] != NULL)
+	{
+		pg->have += pg->own[pg->prefix++];
+		if (pg->have >= p->gs->groups[g].target)
+			pg->full = true;
+	}
+}
+
+int
+sl_pool_issued(const SlPool *p, int g)
+{
+	return p->g[g].issued;
+}
+
+int
+sl_pool_answers(const SlPool *p, int g)
+{
+	return p->g[g].answers;
+}
+
+int64
+sl_pool_have(const SlPool *p, int g)
+{
+	return p->g[g].have;
+}
+
+int64
+sl_pool_have_all(const SlPool *p, int g)
+{
+	return p->g[g].have_all;
+}
+
+int64
+sl_pool_valid(const SlPool *p)
+{
+	return p->valid;
+}
+
+bool
+sl_pool_full(const SlPool *p)
+{
+	int			g;
+
+	for (g = 0; g < p->gs->ngroups; g++)
+		if (!p->g[g].full)
+			return false;
+	return true;
+}
+
+/*
+ * The group to ask next: not full, and not expected to be filled by the
+ * answers received and the requests in flight; the one whose expected rows
+ * fall furthest short of its target, relative to it.  -1 when none: then
+ * either stage 1 is done or it waits for answers in flight.
+ */
+int
+sl_pool_next_group(const SlPool *p, double per_answer)
+{
+	int			best = -1;
+	double		best_gap = 0;
+	int			g;
+
+	for (g = 0; g < p->gs->ngroups; g++)
+	{
+		const PoolGroup *pg = &p->g[g];
+		double		target = p->gs->groups[g].target;
+		double		per = pg->answers > 0 ? (double) pg->have_all / pg->answers : per_answer;
+		double		expected = pg->have_all + (pg->issued - pg->answers) * per;
+		double		gap;
+
+		if (pg->full || expected >= target)
+			continue;
+		gap = (target - expected) / target;
+		if (best < 0 || gap > best_gap)
+		{
+			best = g;
+			best_gap = gap;
+		}
+	}
+	return best;
+}
+
+int
+sl_pool_collapsed_group(const SlPool *p, int min_answers)
+{
+	int			g;
+
+	for (g = 0; g < p->gs->ngroups; g++)
+		if (!p->g[g].full && p->g[g].answers >= min_answers && p->g[g].have_all == 0)
+			return g;
+	return -1;
+}
+
+SlRowSet *
+sl_pool_rows(const SlPool *p, int **group_of)
+{
+	SlRowSet   *rows;
+	int64		total = 0;
+	int			g;
+	int			k;
+	int			r;
+
+	for (g = 0; g < p->gs->ngroups; g++)
+		for (k = 0; k < p->g[g].prefix; k++)
+			total += p->g[g].results[k]->nrows;
+	rows = sl_rowset_create(p->t->ncols, (int) Min(total, PG_INT32_MAX / 2));
+	for (g = 0; g < p->gs->ngroups; g++)
+		for (k = 0; k < p->g[g].prefix; k++)
+			sl_rowset_append_shallow(rows, p->g[g].results[k]);
+	*group_of = palloc(sizeof(int) * Max(rows->nrows, 1));
+	for (r = 0; r < rows->nrows; r++)
+		(*group_of)[r] = sl_groups_of_row(p->gs, rows, r);
+	return rows;
+}
+
+bool
+sl_pool_quotas_met(const SlPool *p, StringInfo detail)
+{
+	const SlGroups *gs = p->gs;
+	int64	   *count = palloc0(sizeof(int64) * gs->ngroups);
+	bool		met = true;
+	int			g;
+	int			k;
+	int			r;
+
+	/* what the prefixes hold, whichever group's requests brought it */
+	for (g = 0; g < gs->ngroups; g++)
+		for (k = 0; k < p->g[g].prefix; k++)
+		{
+			const SlRowSet *rs = p->g[g].results[k];
+
+			for (r = 0; r < rs->nrows; r++)
+			{
+				int			h = sl_groups_of_row(gs, rs, r);
+
+				if (h >= 0)
+					count[h]++;
+			}
+		}
+	for (g = 0; g < gs->ngroups; g++)
+		if (count[g] < gs->groups[g].quota)
+			met = false;
+	if (detail && gs->label_col >= 0)
+	{
+		appendStringInfoString(detail, " Valid rows per group:");
+		for (g = 0; g < gs->ngroups; g++)
+			appendStringInfo(detail, "%s %s = %s: " INT64_FORMAT " of %d",
+							 g ? "," : "", p->t->cols[gs->label_col].name,
+							 gs->groups[g].rest ? "(other values)" : gs->groups[g].label,
+							 count[g], gs->groups[g].quota);
+		appendStringInfoChar(detail, '.');
+	}
+	pfree(count);
+	return met;
+}
