@@ -49,24 +49,35 @@ OBJS = \
 	src/evaluate_metrics.o \
 	src/evaluate_utility.o
 
-DATA = sql/samplellm--0.1.0.sql sql/samplellm--0.2.0.sql sql/samplellm--0.1.0--0.2.0.sql
+# Install and upgrade scripts at the top, as contrib keeps them; sql/ and
+# expected/ hold the regression tests.
+DATA = samplellm--0.1.0.sql samplellm--0.2.0.sql samplellm--0.1.0--0.2.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
 REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security hardening
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 
-OPENBLAS_DIR = /usr/lib/x86_64-linux-gnu/openblas-serial
 # Our own code is -Werror clean; third-party headers come in through
-# src/prelude_*.h with their warnings suppressed.
+# src/*_prelude.h with their warnings suppressed.
 PG_CFLAGS = -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Wno-missing-field-initializers -Wno-sign-compare
-PG_CPPFLAGS = -I/usr/include/x86_64-linux-gnu/openblas-pthread
-# The serial OpenBLAS build: the pthread build starts a thread in every
-# backend (environment.md).
-SHLIB_LINK = -lcurl -lcjson -L$(OPENBLAS_DIR) -l:libopenblas.so.0 \
-	-Wl,-rpath,$(OPENBLAS_DIR) -lm
 
-PG_CONFIG ?= /usr/lib/postgresql/15/bin/pg_config
+# OpenBLAS: headers from pkg-config; the library is the serial build where
+# the system has one (Debian's libopenblas0-serial), because the pthread
+# build starts a thread in every backend.  Set OPENBLAS_CFLAGS and
+# OPENBLAS_LIBS for other layouts.
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null)
+OPENBLAS_SERIAL_DIR ?= $(firstword $(wildcard /usr/lib/$(MULTIARCH)/openblas-serial /usr/lib64/openblas-serial))
+OPENBLAS_CFLAGS ?= $(shell pkg-config --cflags openblas 2>/dev/null)
+ifneq ($(OPENBLAS_SERIAL_DIR),)
+OPENBLAS_LIBS ?= -L$(OPENBLAS_SERIAL_DIR) -l:libopenblas.so.0 -Wl,-rpath,$(OPENBLAS_SERIAL_DIR)
+else
+OPENBLAS_LIBS ?= $(shell pkg-config --libs openblas 2>/dev/null || echo -lopenblas)
+endif
+PG_CPPFLAGS = $(OPENBLAS_CFLAGS)
+SHLIB_LINK = -lcurl -lcjson $(OPENBLAS_LIBS) -lm
+
+PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 

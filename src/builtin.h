@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * provider_builtin.h
+ * builtin.h
  *	  Stage 1 without an LLM: a Gaussian-copula proposal generator
  *	  (samplellm.provider = 'builtin').
  *

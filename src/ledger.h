@@ -25,7 +25,7 @@ typedef struct SlLedgerRecord
 	const char *details;		/* the run's figures, JSON (sl_run_json) */
 } SlLedgerRecord;
 
-/* ledger.c */
+/* ledger_table.c */
 extern Oid	sl_extension_schema(void);
 extern void sl_ledger_check_ready(const char *function);
 extern int64 sl_ledger_next_id(void);
@@ -33,7 +33,7 @@ extern void sl_ledger_record_success(const SlLedgerRecord *rec);
 extern void sl_ledger_lock_key(Oid target, const char *key);
 extern int64 sl_ledger_find_success(const char *target, const char *key);
 
-/* journal.c */
+/* ledger_journal.c */
 extern void sl_journal_define_gucs(void);
 extern void sl_journal_append(const SlLedgerRecord *rec);
 

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * journal.c
+ * ledger_journal.c
  *	  The failure journal: records of runs whose transaction rolled back.
  *
  * A failed run's ledger row would roll back with its transaction, so its
@@ -19,7 +19,7 @@
  * caps' worth of its latest failures.  Text is stored as UTF-8, whatever
  * the database's encoding.  Only runs that started their work are
  * journaled: a call refused for its arguments costs nothing and leaves no
- * record (calls.c refuses those before a run exists).
+ * record (sql_generate.c starts a run only once its checks passed).
  *
  *-------------------------------------------------------------------------
  */

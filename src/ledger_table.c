@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * ledger.c
+ * ledger_table.c
  *	  The run ledger: one record per successful run, readable by its owner.
  *
  * A successful run is recorded in the table samplellm_run_ledger within the

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * cache.c
+ * llm_cache.c
  *	  Reuse of paid responses: a server-side cache of 2xx LLM answers.
  *
  * A rerun with the same inputs sends byte-identical requests; the answers
@@ -371,6 +371,19 @@ sl_cache_get(const char *url, const char *model, const char *body,
 	return result;
 }
 
+/* A directory of the cache, or NULL (a missing one silently). */
+static DIR *
+open_dir(const char *path, int elevel)
+{
+	DIR		   *d = AllocateDir(path);
+
+	if (d == NULL && errno != ENOENT)
+		ereport(elevel,
+				(errcode_for_file_access(),
+				 errmsg("could not open directory \"%s\": %m", path)));
+	return d;
+}
+
 /*
  * Calls cb for every entry and temporary file under one role's folder.
  * A missing folder is an empty one.  With remove_dirs, empty key-prefix
@@ -386,15 +399,9 @@ walk_role(Oid role, int elevel, bool remove_dirs,
 	struct dirent *rde;
 
 	snprintf(roledir, sizeof(roledir), "%s/%u", SL_CACHE_DIR, role);
-	rdir = AllocateDir(roledir);
+	rdir = open_dir(roledir, elevel);
 	if (rdir == NULL)
-	{
-		if (errno != ENOENT)
-			ereport(elevel,
-					(errcode_for_file_access(),
-					 errmsg("could not open directory \"%s\": %m", roledir)));
 		return;
-	}
 	while ((rde = ReadDirExtended(rdir, roledir, elevel)) != NULL)
 	{
 		char		subdir[MAXPGPATH];
@@ -406,15 +413,9 @@ walk_role(Oid role, int elevel, bool remove_dirs,
 			!isxdigit((unsigned char) rde->d_name[1]))
 			continue;
 		snprintf(subdir, sizeof(subdir), "%s/%s", roledir, rde->d_name);
-		sdir = AllocateDir(subdir);
+		sdir = open_dir(subdir, elevel);
 		if (sdir == NULL)
-		{
-			if (errno != ENOENT)
-				ereport(elevel,
-						(errcode_for_file_access(),
-						 errmsg("could not open directory \"%s\": %m", subdir)));
 			continue;
-		}
 		while ((sde = ReadDirExtended(sdir, subdir, elevel)) != NULL)
 		{
 			char		path[MAXPGPATH];
@@ -452,15 +453,9 @@ walk_all(int elevel, bool remove_dirs, CacheFileCallback cb, void *arg)
 	DIR		   *dir;
 	struct dirent *de;
 
-	dir = AllocateDir(SL_CACHE_DIR);
+	dir = open_dir(SL_CACHE_DIR, elevel);
 	if (dir == NULL)
-	{
-		if (errno != ENOENT)
-			ereport(elevel,
-					(errcode_for_file_access(),
-					 errmsg("could not open directory \"%s\": %m", SL_CACHE_DIR)));
 		return;
-	}
 	while ((de = ReadDirExtended(dir, SL_CACHE_DIR, elevel)) != NULL)
 	{
 		char	   *end;
@@ -606,6 +601,18 @@ scan_and_prune(int64 limit)
 	MemoryContextDelete(scan_cxt);
 }
 
+/* A store that failed: its temporary file goes, one WARNING says so. */
+static void
+write_failed(const char *tmp, int save_errno)
+{
+	unlink(tmp);
+	errno = save_errno;
+	ereport(cache_warn_level(),
+			(errcode_for_file_access(),
+			 errmsg("could not write samplellm cache file \"%s\": %m", tmp),
+			 errdetail("The response is used but not kept for reuse.")));
+}
+
 /* Accounts for a stored entry of added bytes; scans and prunes when due. */
 static void
 account_put(int64 added)
@@ -617,7 +624,7 @@ account_put(int64 added)
 	if (est_bytes >= 0)
 		est_bytes += added;
 
-	/* nothing to enforce: no scan needed */
+/* nothing to enforce: no scan needed */
 	if (limit < 0 && sl_cache_max_age_s < 0)
 		return;
 	if (est_bytes >= 0 && (limit < 0 || est_bytes <= limit) &&
@@ -680,23 +687,12 @@ sl_cache_put(const char *url, const char *model, const char *body,
 		/* a short write without errno is a full disk */
 		save_errno = errno ? errno : ENOSPC;
 		FreeFile(fp);
-		unlink(tmp);
-		errno = save_errno;
-		ereport(cache_warn_level(),
-				(errcode_for_file_access(),
-				 errmsg("could not write samplellm cache file \"%s\": %m", tmp),
-				 errdetail("The response is used but not kept for reuse.")));
+		write_failed(tmp, save_errno);
 		return;
 	}
 	if (FreeFile(fp) != 0)
 	{
-		save_errno = errno;
-		unlink(tmp);
-		errno = save_errno;
-		ereport(cache_warn_level(),
-				(errcode_for_file_access(),
-				 errmsg("could not write samplellm cache file \"%s\": %m", tmp),
-				 errdetail("The response is used but not kept for reuse.")));
+		write_failed(tmp, errno);
 		return;
 	}
 	/* atomic: readers see the old entry or the new one, never a part */

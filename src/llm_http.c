@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * http.c
+ * llm_http.c
  *	  Stage 1, step 4: concurrent chat-completion requests with libcurl's
  *	  multi interface, retries with backoff, AIMD concurrency, and cancel.
  *

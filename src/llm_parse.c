@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * parse.c
+ * llm_parse.c
  *	  Stage 1, step 5a: chat-completion responses to candidate row objects.
  *
  * LLM output is hostile input: the size is capped by the HTTP layer, the

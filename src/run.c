@@ -28,7 +28,7 @@
 
 /*
  * exclude: columns whose names and values never appear in a request (PII);
- * they get values locally (validate.c).
+ * they get values locally (stage1_validate.c).
  */
 static void
 mark_excluded(SlTable *t, const SlRunOptions *opt)

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * generate.c
+ * sql_generate.c
  *	  The SQL functions that run the pipeline: samplellm_generate() and
  *	  samplellm_last_run().
  *

@@ -36,7 +36,7 @@ typedef struct SlExemplarPlan
 } SlExemplarPlan;
 
 /*
- * Encodes the rows (encode.c: standardized numerics, one-hot top categories
+ * Encodes the rows (table_encode.c: standardized numerics, one-hot top categories
  * plus "other", NULL as its own value) and clusters them with seeded
  * k-means++.  k is clamped to the number of distinct encoded rows.
  */

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * condition.c
+ * stage1_condition.c
  *	  The `condition` option: an SQL boolean expression over the source's
  *	  columns that every returned row satisfies.
  *

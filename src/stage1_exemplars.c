@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * exemplars.c
+ * stage1_exemplars.c
  *	  Stage 1, step 2: diverse exemplars by k-means++ over encoded seed rows.
  *
  * The seed rows are encoded (encode.c), seeded with k-means++ and refined by

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * prompt.c
+ * stage1_prompt.c
  *	  Stage 1, step 3: Chain-of-Thought prompts and the request body.
  *
  * The paper never published its prompt; this one follows its description:

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * validate.c
+ * stage1_validate.c
  *	  Stage 1, step 5b: candidate rows checked against the table's rules.
  *
  * PostgreSQL 15 has no soft input errors, so each row is converted inside

@@ -192,6 +192,23 @@ stage2_fill_structure(const Stage2Fit *fit, SlStage2Result *res,
 		res->field_col[f] = fit->fs->fields[f].col;
 }
 
+/*
+ * Steps 1-4 in a scratch context (made current; the caller deletes it),
+ * with res zeroed first.
+ */
+static MemoryContext
+stage2_begin(const SlTable *t, const SlRowSet *seeds, const SlStage2Options *opt,
+			 Stage2Fit *fit, SlStage2Result *res)
+{
+	MemoryContext scratch = AllocSetContextCreate(CurrentMemoryContext, "samplellm stage 2",
+												  ALLOCSET_DEFAULT_SIZES);
+
+	memset(res, 0, sizeof(SlStage2Result));
+	MemoryContextSwitchTo(scratch);
+	stage2_fit(t, seeds, opt, fit, res);
+	return scratch;
+}
+
 void
 sl_stage2_interactions(const SlTable *t, const SlRowSet *seeds,
 					   const SlStage2Options *opt, SlStage2Result *res)
@@ -202,11 +219,7 @@ sl_stage2_interactions(const SlTable *t, const SlRowSet *seeds,
 	instr_time	start;
 
 	INSTR_TIME_SET_CURRENT(start);
-	memset(res, 0, sizeof(SlStage2Result));
-	scratch = AllocSetContextCreate(outer, "samplellm stage 2",
-									ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(scratch);
-	stage2_fit(t, seeds, opt, &fit, res);
+	scratch = stage2_begin(t, seeds, opt, &fit, res);
 	stage2_fill_structure(&fit, res, outer);
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(scratch);
@@ -227,11 +240,7 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	instr_time	start;
 
 	INSTR_TIME_SET_CURRENT(start);
-	memset(res, 0, sizeof(SlStage2Result));
-	scratch = AllocSetContextCreate(outer, "samplellm stage 2",
-									ALLOCSET_DEFAULT_SIZES);
-	MemoryContextSwitchTo(scratch);
-	stage2_fit(t, seeds, opt, &fit, res);
+	scratch = stage2_begin(t, seeds, opt, &fit, res);
 
 	/* step 5: feature part */
 	codesS = sl_fields_encode(fit.fs, cands);

@@ -46,6 +46,7 @@ typedef struct SlColumn
 	char	   *comment;		/* COMMENT ON COLUMN, or NULL */
 	SlJsonType	jtype;
 	SlColClass	cls;
+	double		(*to_double) (Datum d);	/* continuous: the value as a number */
 	int			nlabels;		/* enum labels, in sort order */
 	char	  **labels;
 	char	   *domain_checks;	/* CHECK text of the domain, or NULL */

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * catalog.c
+ * table_catalog.c
  *	  The source table as the pipeline sees it: columns, types, comments,
  *	  enum labels, domain and CHECK constraints, privileges.
  *
@@ -37,46 +37,152 @@
 #include "table.h"
 #include "util.h"
 
+/* ---- the supported types: one table ---- */
+
+static double
+int2_double(Datum d)
+{
+	return (double) DatumGetInt16(d);
+}
+
+static double
+int4_double(Datum d)
+{
+	return (double) DatumGetInt32(d);
+}
+
+static double
+int8_double(Datum d)
+{
+	return (double) DatumGetInt64(d);
+}
+
+static double
+float4_double(Datum d)
+{
+	return (double) DatumGetFloat4(d);
+}
+
+static double
+float8_double(Datum d)
+{
+	return DatumGetFloat8(d);
+}
+
+static double
+money_double(Datum d)
+{
+	return (double) DatumGetInt64(d) / 100.0;
+}
+
+static double
+numeric_double(Datum d)
+{
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
+}
+
+/* Dates count days, timestamps and times seconds; infinities stay infinite. */
+static double
+date_double(Datum d)
+{
+	DateADT		v = DatumGetDateADT(d);
+
+	if (DATE_IS_NOBEGIN(v))
+		return -INFINITY;
+	if (DATE_IS_NOEND(v))
+		return INFINITY;
+	return (double) v;
+}
+
+static double
+timestamp_double(Datum d)
+{
+	Timestamp	v = DatumGetTimestamp(d);
+
+	if (TIMESTAMP_IS_NOBEGIN(v))
+		return -INFINITY;
+	if (TIMESTAMP_IS_NOEND(v))
+		return INFINITY;
+	return (double) v / USECS_PER_SEC;
+}
+
+static double
+time_double(Datum d)
+{
+	return (double) DatumGetTimeADT(d) / USECS_PER_SEC;
+}
+
+static double
+interval_double(Datum d)
+{
+	Interval   *iv = DatumGetIntervalP(d);
+
+	return (double) iv->time / USECS_PER_SEC +
+		(double) iv->day * SECS_PER_DAY +
+		(double) iv->month * DAYS_PER_MONTH * SECS_PER_DAY;
+}
+
 /*
  * Types the LLM can be asked to write as one JSON scalar, and that every
- * encoding and stage 2 understand.  Anything else is refused up front,
+ * encoding and stage 2 understand: the JSON type asked for, the class
+ * (continuous columns have a numeric value for quantiles and distances).
+ * Enums are categorical strings; anything else is refused up front,
  * before a request is paid for.
  */
+typedef struct SlTypeInfo
+{
+	Oid			type;
+	SlJsonType	jtype;
+	double		(*to_double) (Datum d);	/* continuous; NULL: categorical */
+} SlTypeInfo;
+
+static const SlTypeInfo type_table[] = {
+	{INT2OID, SL_JSON_INTEGER, int2_double},
+	{INT4OID, SL_JSON_INTEGER, int4_double},
+	{INT8OID, SL_JSON_INTEGER, int8_double},
+	{FLOAT4OID, SL_JSON_NUMBER, float4_double},
+	{FLOAT8OID, SL_JSON_NUMBER, float8_double},
+	{NUMERICOID, SL_JSON_NUMBER, numeric_double},
+	{MONEYOID, SL_JSON_STRING, money_double},
+	{DATEOID, SL_JSON_STRING, date_double},
+	{TIMEOID, SL_JSON_STRING, time_double},
+	{TIMESTAMPOID, SL_JSON_STRING, timestamp_double},
+	{TIMESTAMPTZOID, SL_JSON_STRING, timestamp_double},
+	{INTERVALOID, SL_JSON_STRING, interval_double},
+	{BOOLOID, SL_JSON_BOOLEAN, NULL},
+	{TEXTOID, SL_JSON_STRING, NULL},
+	{VARCHAROID, SL_JSON_STRING, NULL},
+	{BPCHAROID, SL_JSON_STRING, NULL},
+	{NAMEOID, SL_JSON_STRING, NULL},
+	{CHAROID, SL_JSON_STRING, NULL},
+	{TIMETZOID, SL_JSON_STRING, NULL},
+	{UUIDOID, SL_JSON_STRING, NULL},
+	{JSONOID, SL_JSON_STRING, NULL},
+	{JSONBOID, SL_JSON_STRING, NULL},
+	{INETOID, SL_JSON_STRING, NULL},
+	{CIDROID, SL_JSON_STRING, NULL},
+	{MACADDROID, SL_JSON_STRING, NULL},
+};
+
+static const SlTypeInfo enum_type = {InvalidOid, SL_JSON_STRING, NULL};
+
+static const SlTypeInfo *
+type_info(Oid basetypid)
+{
+	int			i;
+
+	for (i = 0; i < lengthof(type_table); i++)
+		if (type_table[i].type == basetypid)
+			return &type_table[i];
+	if (type_is_enum(basetypid))
+		return &enum_type;
+	return NULL;
+}
+
 const char *
 sl_column_check_unsupported(Oid basetypid)
 {
-	switch (basetypid)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-		case FLOAT4OID:
-		case FLOAT8OID:
-		case NUMERICOID:
-		case BOOLOID:
-		case TEXTOID:
-		case VARCHAROID:
-		case BPCHAROID:
-		case NAMEOID:
-		case CHAROID:
-		case DATEOID:
-		case TIMEOID:
-		case TIMETZOID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-		case INTERVALOID:
-		case UUIDOID:
-		case JSONOID:
-		case JSONBOID:
-		case INETOID:
-		case CIDROID:
-		case MACADDROID:
-		case MONEYOID:
-			return NULL;
-		default:
-			break;
-	}
-	if (type_is_enum(basetypid))
+	if (type_info(basetypid) != NULL)
 		return NULL;
 	if (type_is_array(basetypid))
 		return "arrays";
@@ -85,106 +191,16 @@ sl_column_check_unsupported(Oid basetypid)
 	return "this type";
 }
 
-static SlJsonType
-json_type_of(Oid basetypid)
-{
-	switch (basetypid)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-			return SL_JSON_INTEGER;
-		case FLOAT4OID:
-		case FLOAT8OID:
-		case NUMERICOID:
-			return SL_JSON_NUMBER;
-		case BOOLOID:
-			return SL_JSON_BOOLEAN;
-		default:
-			return SL_JSON_STRING;
-	}
-}
-
-static SlColClass
-class_of(Oid basetypid)
-{
-	switch (basetypid)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-		case FLOAT4OID:
-		case FLOAT8OID:
-		case NUMERICOID:
-		case DATEOID:
-		case TIMEOID:
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-		case INTERVALOID:
-		case MONEYOID:
-			return SL_CONTINUOUS;
-		default:
-			return SL_CATEGORICAL;
-	}
-}
-
-/*
- * A continuous value as a double, for encodings and quantile bins.  Dates
- * count days, timestamps and times seconds; infinities stay infinite.
- */
+/* A continuous value as a double, for encodings and quantile bins. */
 double
 sl_datum_to_double(const SlColumn *col, Datum d)
 {
-	switch (col->basetypid)
-	{
-		case INT2OID:
-			return (double) DatumGetInt16(d);
-		case INT4OID:
-			return (double) DatumGetInt32(d);
-		case INT8OID:
-			return (double) DatumGetInt64(d);
-		case FLOAT4OID:
-			return (double) DatumGetFloat4(d);
-		case FLOAT8OID:
-			return DatumGetFloat8(d);
-		case MONEYOID:
-			return (double) DatumGetInt64(d) / 100.0;
-		case NUMERICOID:
-			return DatumGetFloat8(DirectFunctionCall1(numeric_float8, d));
-		case DATEOID:
-			{
-				DateADT		v = DatumGetDateADT(d);
+	const SlTypeInfo *ti;
 
-				if (DATE_IS_NOBEGIN(v))
-					return -INFINITY;
-				if (DATE_IS_NOEND(v))
-					return INFINITY;
-				return (double) v;
-			}
-		case TIMESTAMPOID:
-		case TIMESTAMPTZOID:
-			{
-				Timestamp	v = DatumGetTimestamp(d);
-
-				if (TIMESTAMP_IS_NOBEGIN(v))
-					return -INFINITY;
-				if (TIMESTAMP_IS_NOEND(v))
-					return INFINITY;
-				return (double) v / USECS_PER_SEC;
-			}
-		case TIMEOID:
-			return (double) DatumGetTimeADT(d) / USECS_PER_SEC;
-		case INTERVALOID:
-			{
-				Interval   *iv = DatumGetIntervalP(d);
-
-				return (double) iv->time / USECS_PER_SEC +
-					(double) iv->day * SECS_PER_DAY +
-					(double) iv->month * DAYS_PER_MONTH * SECS_PER_DAY;
-			}
-		default:
-			return NAN;
-	}
+	if (col->to_double)
+		return col->to_double(d);
+	ti = type_info(col->basetypid);
+	return ti && ti->to_double ? ti->to_double(d) : NAN;
 }
 
 /*
@@ -451,8 +467,9 @@ sl_table_open(Oid rowtype, const char *label)
 							col->name, t->relname, col->typname),
 					 errdetail("samplellm generates scalar columns: numbers, booleans, text, dates, times, enums, uuid and json; not %s.", why),
 					 errhint("Generate from a view that leaves the column out or casts it to text.")));
-		col->jtype = json_type_of(col->basetypid);
-		col->cls = class_of(col->basetypid);
+		col->jtype = type_info(col->basetypid)->jtype;
+		col->to_double = type_info(col->basetypid)->to_double;
+		col->cls = col->to_double ? SL_CONTINUOUS : SL_CATEGORICAL;
 		getTypeInputInfo(col->typid, &infunc, &col->typioparam);
 		fmgr_info_cxt(infunc, &col->infunc, cxt);
 		getTypeOutputInfo(col->typid, &outfunc, &varlena);

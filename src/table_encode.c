@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * encode.c
+ * table_encode.c
  *	  Numeric encoding of rows for distance computations (k-means).
  *
  * Every column of the table becomes a block of dimensions:

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * seeds.c
+ * table_seeds.c
  *	  Stage 1, step 1: read the real rows once, as the caller, into a
  *	  uniform reservoir sample of bounded size.
  *

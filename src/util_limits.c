@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  *
- * limits.c
+ * util_limits.c
  *	  The memory bound of one call (samplellm.max_memory): estimates checked
  *	  before work starts, and a running check while rows are read.
  *

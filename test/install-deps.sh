@@ -3,7 +3,7 @@
 # demo need.  Idempotent; run as root.
 set -euo pipefail
 pkgs=(build-essential postgresql-15 postgresql-server-dev-15 libcurl4-openssl-dev
-      libcjson-dev libopenblas-dev libopenblas0-serial python3 ca-certificates)
+      libcjson-dev libopenblas-dev libopenblas0-serial pkg-config python3 ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
