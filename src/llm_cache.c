@@ -13,7 +13,7 @@
  *	  pg_samplellm/cache/<role oid>/<first 2 hex of key>/<64-hex key>
  *
  * The key is SHA-256 over a format version, the current role's OID, the
- * endpoint URL, the model and the exact request body.  The role is in the
+ * database's OID, the endpoint URL, the model and the exact request body.  The role is in the
  * key and in the path: one role never reads another's entries, even for
  * identical requests, and clearing one role's entries is a walk of its own
  * folder.  The API key is neither stored nor hashed.
@@ -71,7 +71,7 @@
 #define SL_CACHE_DIR			"pg_samplellm/cache"
 #define SL_CACHE_MAGIC			"samplellm-cache"
 #define SL_CACHE_FORMAT			1
-#define SL_CACHE_KEY_VERSION	"samplellm-cache-key-1"
+#define SL_CACHE_KEY_VERSION	"samplellm-cache-key-2"
 #define SL_CACHE_KEY_HEX		(PG_SHA256_DIGEST_LENGTH * 2)
 #define SL_CACHE_HEADER_MAX		256
 #define SL_CACHE_RESCAN_SECS	60
@@ -216,6 +216,9 @@ cache_key(Oid role, const char *url, const char *model, const char *body,
 	if (pg_cryptohash_init(ctx) < 0)
 		ok = false;
 	hash_cstring(ctx, SL_CACHE_KEY_VERSION, &ok);
+	hash_cstring(ctx, rolebuf, &ok);
+	/* one database's answers are never replayed in another */
+	snprintf(rolebuf, sizeof(rolebuf), "%u", MyDatabaseId);
 	hash_cstring(ctx, rolebuf, &ok);
 	hash_cstring(ctx, url, &ok);
 	hash_cstring(ctx, model, &ok);
