@@ -256,6 +256,10 @@ print(json.dumps([r for r in recs if r['seq'] > $seq][0]))" 2>/dev/null)
 	code=$($CHECK body long --max-tokens 200 --seed 8 | ll_post speed)
 	rec=$(tail -1 "$LLAMA_TIMING")
 	figure "decode: $(jget "$rec" 'd["generated"]') tokens in $(jget "$rec" 'round(d["stopped"] - d["first_token"], 2)') s = $(jget "$rec" 'round(d["generated"] / max(1e-3, d["stopped"] - d["first_token"]), 1)') tokens/s (prompt $(jget "$rec" 'd["prompt_tokens"]') tokens in $(jget "$rec" 'round(d["first_token"] - d["slot"], 2)') s; ${LLAMA_THREADS} thread(s)${LLAMA_NICE:+, $LLAMA_NICE}; load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	# a samplellm-sized prompt (~2k tokens): time to the first token
+	code=$($CHECK body rows --max-tokens 30 --seed 9 --repeat 20 | ll_post bigprompt)
+	rec=$(tail -1 "$LLAMA_TIMING")
+	figure "large prompt: $(jget "$rec" 'd["prompt_tokens"]') prompt tokens in $(jget "$rec" 'round(d["first_token"] - d["slot"], 2)') s = $(jget "$rec" 'round(d["prompt_tokens"] / max(1e-3, d["first_token"] - d["slot"]))') prompt tokens/s before the first token (no byte reaches the client meanwhile)"
 	figure "server peak RSS: $(awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' "/proc/$LL_PID/status" 2>/dev/null) (context $LLAMA_CTX x $LLAMA_SLOTS slot(s))"
 }
 

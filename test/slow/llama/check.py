@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """check.py - request bodies and answer checks for test/slow/llama.sh.
 
-  check.py body KIND [--stream] [--usage] [--max-tokens N] [--seed N]
+  check.py body KIND [--stream] [--usage] [--max-tokens N] [--seed N] [--repeat K]
       print a chat request body like samplellm's (a system message, a user
-      message with an <exemplars> block); KIND picks the response_format
+      message with an <exemplars> block of 5 rows, K times); KIND picks the response_format
       schema: rows (bounded: maxLength strings, 2 rows, terminates), long
       (an unbounded reasoning string: runs until max_tokens), none
   check.py schema KIND       print that schema
@@ -60,9 +60,10 @@ SCHEMAS = {
 }
 
 
-def body(kind, stream=False, usage=False, max_tokens=None, seed=1, n=2):
+def body(kind, stream=False, usage=False, max_tokens=None, seed=1, n=2, repeat=1):
+    rows = [EXEMPLARS[0]] + EXEMPLARS[1:] * repeat
     user = ("Study the exemplars, then write new rows.\n<exemplars>\n"
-            + "\n".join(json.dumps(r) for r in EXEMPLARS)
+            + "\n".join(json.dumps(r) for r in rows)
             + "\n</exemplars>\nWrite exactly %d new rows." % n)
     b = {"model": "sim", "temperature": 1.0, "seed": seed,
          "messages": [{"role": "system", "content": SYSTEM},
@@ -242,8 +243,9 @@ def main(argv):
         kind, opts = argv[2], argv[3:]
         mt = opts[opts.index("--max-tokens") + 1] if "--max-tokens" in opts else None
         seed = opts[opts.index("--seed") + 1] if "--seed" in opts else 1
+        rep = opts[opts.index("--repeat") + 1] if "--repeat" in opts else 1
         print(json.dumps(body(kind, "--stream" in opts, "--usage" in opts,
-                              int(mt) if mt else None, int(seed))))
+                              int(mt) if mt else None, int(seed), repeat=int(rep))))
         return 0
     if cmd == "schema":
         print(json.dumps(SCHEMAS[argv[2]]))
