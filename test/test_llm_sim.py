@@ -110,19 +110,38 @@ def start_sim(tmp, *extra):
         return proc, int(f.read())
 
 
-class SimTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.mkdtemp(prefix="llm_sim_test.")
-        cls.proc, cls.port = start_sim(cls.tmp, "--seed", "3")
+def sse_events(data):
+    """The data: payloads of an event stream, JSON-decoded ("[DONE]" as is)."""
+    out = []
+    for block in data.split(b"\n\n"):
+        if not block.strip():
+            continue
+        assert block.startswith(b"data: "), block[:80]
+        payload = block[6:]
+        out.append("[DONE]" if payload == b"[DONE]" else json.loads(payload))
+    return out
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.terminate()
-        cls.proc.wait(10)
-        cls.proc.stdout.close()
-        cls.proc.stderr.close()
-        shutil.rmtree(cls.tmp)
+
+def stream_text(events):
+    return "".join(e["choices"][0]["delta"].get("content") or ""
+                   for e in events if e != "[DONE]" and e["choices"])
+
+
+def read_timing(path, seq=None):
+    with open(path) as f:
+        recs = [json.loads(line) for line in f]
+    return recs if seq is None else next(r for r in recs if r["seq"] == seq)
+
+
+def stop_sim(proc):
+    proc.terminate()
+    proc.wait(10)
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+class Client:
+    """HTTP helpers for a test case whose simulator listens on self.port."""
 
     def request(self, method, path, body=None, headers=None, timeout=10, port=None):
         conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=timeout)
@@ -136,6 +155,22 @@ class SimTest(unittest.TestCase):
 
     def chat(self, body, **kw):
         return self.request("POST", "/v1/chat/completions", body, **kw)
+
+
+class SimTest(Client, unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="llm_sim_test.")
+        cls.proc, cls.port = start_sim(cls.tmp, "--seed", "3")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.proc.terminate()
+        cls.proc.wait(10)
+        cls.proc.stdout.close()
+        cls.proc.stderr.close()
+        shutil.rmtree(cls.tmp)
+
 
     def content(self, body):
         resp, raw = self.chat(body)
@@ -385,6 +420,358 @@ class SimTest(unittest.TestCase):
         self.assertEqual(mine[0]["model"], "sim?rows=1")
         self.assertEqual(mine[0]["body"]["seed"], 7)
         self.assertIn("not json", [e["body"] for e in lines])
+
+
+    # -- streaming --
+
+    def stream(self, body, **kw):
+        resp, raw = self.chat(body, **kw)
+        self.assertEqual(resp.status, 200, raw[:300])
+        self.assertEqual(resp.getheader("Content-Type"), "text/event-stream")
+        self.assertEqual(resp.getheader("Transfer-Encoding"), "chunked")
+        return sse_events(raw)
+
+    def test_answer_key_ignores_delivery_members(self):
+        body = make_body(stream=True, stream_options={"include_usage": True})
+        plain = {k: v for k, v in body.items() if k not in ("stream", "stream_options")}
+        for kw in ({}, {"separators": (",", ":")}, {"indent": "\t"}):
+            self.assertEqual(sim.answer_key(body, json.dumps(body, **kw).encode()),
+                             json.dumps(plain, **kw).encode())
+        moved = dict([("stream", True)] + list(plain.items()))
+        self.assertEqual(sim.answer_key(moved, json.dumps(moved).encode()),
+                         json.dumps(plain).encode())
+        raw = json.dumps(plain).encode()
+        self.assertIs(sim.answer_key(plain, raw), raw)      # untouched without them
+
+    def test_stream_matches_non_stream(self):
+        for extra in ({}, {"max_tokens": 30}, {"n": 9, "seed": 11}):
+            kw = dict(extra)
+            plain = json.loads(self.chat(make_body(**kw))[1])
+            events = self.stream(make_body(stream=True, **kw))
+            self.assertEqual(events[-1], "[DONE]")
+            chunks = events[:-1]
+            self.assertTrue(all(c["object"] == "chat.completion.chunk" and
+                                c["id"] == plain["id"] and "usage" not in c for c in chunks))
+            self.assertEqual(chunks[0]["choices"][0]["delta"], {"role": "assistant",
+                                                                "content": ""})
+            self.assertEqual(stream_text(chunks), plain["choices"][0]["message"]["content"])
+            self.assertEqual(chunks[-1]["choices"][0]["finish_reason"],
+                             plain["choices"][0]["finish_reason"])
+            self.assertEqual(chunks[-1]["choices"][0]["delta"], {})
+            self.assertTrue(all(c["choices"][0]["finish_reason"] is None for c in chunks[:-1]))
+            pieces = [c["choices"][0]["delta"]["content"] for c in chunks[1:-1]]
+            self.assertEqual(len(pieces), plain["usage"]["completion_tokens"])
+        events = self.stream(make_body(stream=True, stream_options={"include_usage": True}))
+        self.assertEqual(events[-2]["choices"], [])
+        self.assertEqual(events[-2]["usage"], json.loads(self.chat(make_body())[1])["usage"])
+        self.assertTrue(all(e["usage"] is None for e in events[:-2]))
+        self.assertEqual(events[-3]["choices"][0]["finish_reason"], "stop")
+
+    def test_stream_refusals(self):
+        resp, raw = self.chat(make_body(model="sim?nostream=1", stream=True))
+        err = json.loads(raw)["error"]
+        self.assertEqual((resp.status, err["param"], err["code"]),
+                         (400, "stream", "unsupported_value"))
+        self.assertEqual(self.chat(make_body(model="sim?nostream=1"))[0].status, 200)
+        body = make_body(model="sim?nostream_options=1", stream=True,
+                         stream_options={"include_usage": True})
+        resp, raw = self.chat(body)
+        self.assertEqual(resp.status, 400)
+        self.assertIn("stream_options", json.loads(raw)["error"]["message"])
+        self.stream(make_body(model="sim?nostream_options=1", stream=True))
+        resp, raw = self.chat(make_body(stream_options={"include_usage": True}))
+        self.assertEqual((resp.status, json.loads(raw)["error"]["param"]),
+                         (400, "stream_options"))
+        resp, raw = self.chat(make_body(model="sim?nostream=ignore", stream=True))
+        self.assertEqual(resp.getheader("Content-Type"), "application/json")
+        self.assertEqual(json.loads(raw)["choices"][0]["message"]["content"],
+                         self.content(make_body(model="sim?nostream=ignore")))
+        resp, raw = self.chat(make_body(model="sim?status=503", stream=True))
+        self.assertEqual((resp.status, resp.getheader("Content-Type")),
+                         (503, "application/json"))
+
+    def test_stream_content_modes(self):
+        def text_of(model, **kw):
+            return stream_text(self.stream(make_body(model=model, stream=True, **kw)))
+        self.assertEqual(text_of("sim?content=invalid"), '{"rows": [ {broken')
+        self.assertEqual(text_of("sim?prose=1"), self.content(make_body(model="sim?prose=1")))
+        self.assertEqual(text_of("sim?nul=envelope"),
+                         self.content(make_body(model="sim?nul=envelope")))
+        self.assertEqual(text_of("sim?huge=0.1"), self.content(make_body(model="sim?huge=0.1")))
+        ev = self.stream(make_body(model="sim?content=truncated", stream=True))
+        self.assertEqual(ev[-2]["choices"][0]["finish_reason"], "length")
+        ev = self.stream(make_body(model="sim?content=null", stream=True))
+        self.assertEqual(stream_text(ev), "")
+        self.assertIsNone(ev[0]["choices"][0]["delta"]["content"])
+        ev = self.stream(make_body(model="sim?content=refusal", stream=True))
+        self.assertIn({"refusal": "I can't help with that"},
+                      [e["choices"][0]["delta"] for e in ev[:-1]])
+        ev = self.stream(make_body(model="sim?content=choices_empty", stream=True))
+        self.assertTrue(all(e["choices"] == [] for e in ev[:-1]))
+        resp, raw = self.chat(make_body(model="sim?content=html", stream=True))
+        self.assertEqual(resp.getheader("Content-Type"), "text/html")
+        resp, raw = self.chat(make_body(model="sim?badutf8=1", stream=True))
+        self.assertIn(b'"content": "\xff\xfe\xc0\xaf', raw)
+        resp, raw = self.chat(make_body(model="sim?deepenv=100", stream=True))
+        self.assertTrue(raw.startswith(b'data: {"meta": ' + b"[" * 100))
+        resp, raw = self.chat(make_body(model="sim?gzip=2", stream=True))
+        self.assertEqual(resp.getheader("Content-Encoding"), "gzip")
+        ev = sse_events(gzip.decompress(raw))
+        plain = gzip.decompress(self.chat(make_body(model="sim?gzip=2"))[1])
+        self.assertEqual(stream_text(ev), json.loads(plain)["choices"][0]["message"]["content"])
+
+    def test_stream_transport_faults(self):
+        body = make_body(model="sim?seed=5&close=short", n=6, stream=True)
+        whole = sim.make_content(body, json.dumps(body).encode(),
+                                 sim.parse_scenario(body["model"]), 3)
+        got, how = raw_exchange(self.port, body, timeout=5)
+        status, headers, body = split_response(got)
+        self.assertEqual((status, how, headers["Transfer-Encoding"]), (b"200", "eof", "chunked"))
+        self.assertFalse(body.endswith(b"0\r\n\r\n"))     # no final chunk
+        events = []
+        while body:                                         # undo the chunked framing
+            size, _, rest = body.partition(b"\r\n")
+            events += sse_events(rest[:int(size, 16)])
+            body = rest[int(size, 16) + 2:]
+        text = stream_text(events)
+        self.assertNotIn("[DONE]", events)
+        self.assertEqual(len(text), 4 * -(-len(whole) // 8))   # half the 4-char pieces
+        self.assertEqual(text, whole[:len(text)])
+        # complete rows before the cut
+        self.assertGreaterEqual(text.count("}, {"), 2)
+        got, how = raw_exchange(self.port, make_body(model="sim?close=reset", stream=True),
+                                timeout=5)
+        self.assertEqual((split_response(got)[0], how), (b"200", "reset"))
+        got, how = raw_exchange(self.port, make_body(model="sim?close=headers", stream=True),
+                                timeout=5)
+        self.assertEqual((split_response(got)[0], split_response(got)[2], how),
+                         (b"200", b"", "eof"))
+        got, how = raw_exchange(self.port, make_body(model="sim?drip=2000", stream=True),
+                                timeout=0.5)
+        self.assertEqual(how, "timeout")
+        self.assertLess(len(got), 2000)
+        self.assertIn(b"data: {", got)
+
+    def test_personality_routes_absent_by_default(self):
+        for path in ("/props", "/slots", "/metrics", "/health", "/api/ps"):
+            self.assertEqual(self.request("GET", path)[0].status, 404, path)
+
+
+class CapacityTest(Client, unittest.TestCase):
+    """--slots, --tps, the timing log and cancellation (vllm personality: /metrics)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="llm_sim_test.")
+        cls.timing = os.path.join(cls.tmp, "timing.jsonl")
+        cls.proc, cls.port = start_sim(cls.tmp, "--slots", "2", "--tps", "400",
+                                       "--personality", "vllm", "--timing-log", cls.timing)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_sim(cls.proc)
+        shutil.rmtree(cls.tmp)
+
+    def seq_of(self, model):
+        """The timing record of the (only) request whose model string is model."""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            with open(os.path.join(self.tmp, "log.jsonl")) as f:
+                seqs = [e["seq"] for e in map(json.loads, f) if e["model"] == model]
+            recs = [r for r in read_timing(self.timing) if r["seq"] in seqs]
+            if recs:
+                return recs[0]
+            time.sleep(0.02)
+        self.fail("no timing record for %s" % model)
+
+    def metrics(self):
+        resp, raw = self.request("GET", "/metrics")
+        self.assertEqual(resp.status, 200)
+        vals = {}
+        for line in raw.decode().splitlines():
+            if line.startswith("vllm:num_requests_"):
+                name, value = line.split("{")[0], float(line.rsplit(" ", 1)[1])
+                vals[name[len("vllm:num_requests_"):]] = value
+        return vals
+
+    def test_slots_queue_fifo_and_metrics(self):
+        # 4 requests of ~110 tokens at 400 tokens/s (~0.27 s each) on 2 slots
+        models = ["sim?seed=%d&rows=3" % i for i in range(4)]
+        seen = []
+
+        def poll():
+            end = time.monotonic() + 0.4
+            while time.monotonic() < end:
+                seen.append(self.metrics())
+                time.sleep(0.03)
+
+        with concurrent.futures.ThreadPoolExecutor(5) as pool:
+            futs = []
+            for m in models:
+                futs.append(pool.submit(self.chat, make_body(model=m)))
+                time.sleep(0.03)                    # a known arrival order
+            pool.submit(poll).result()
+            for f in futs:
+                self.assertEqual(f.result()[0].status, 200)
+        recs = [self.seq_of(m) for m in models]
+        for r in recs:
+            self.assertGreaterEqual(r["done"] - r["slot"], r["completion_tokens"] / 400 * 0.9)
+            self.assertFalse(r["cancelled"])
+            self.assertEqual(r["generated"], r["completion_tokens"])
+        a, b, c, d = recs
+        self.assertLess(b["slot"], a["done"])               # two at once
+        self.assertLess(b["slot"] - b["received"], 0.05)
+        self.assertGreaterEqual(c["slot"], min(a["done"], b["done"]) - 0.01)   # queued
+        self.assertGreater(c["slot"] - c["received"], 0.1)
+        self.assertLessEqual(c["slot"], d["slot"])          # first come first served
+        self.assertEqual({r["slot_id"] for r in recs}, {0, 1})
+        self.assertIn({"running": 2.0, "waiting": 2.0}, seen)
+        self.assertTrue(all(v["running"] <= 2 for v in seen))
+        self.assertEqual(self.metrics(), {"running": 0.0, "waiting": 0.0})
+
+    def test_stream_paced_and_early_headers(self):
+        t0 = time.monotonic()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        conn.request("POST", "/v1/chat/completions",
+                     json.dumps(make_body(model="sim?tps=100&rows=2&pps=2000", stream=True)))
+        resp = conn.getresponse()                  # vLLM: headers before the tokens
+        headers_at = time.time()
+        raw = resp.read()
+        conn.close()
+        elapsed = time.monotonic() - t0
+        r = self.seq_of("sim?tps=100&rows=2&pps=2000")
+        self.assertGreaterEqual(r["first_token"] - r["slot"], r["prompt_tokens"] / 2000 * 0.9)
+        self.assertLess(headers_at, r["first_token"])
+        self.assertGreaterEqual(elapsed, r["completion_tokens"] / 100 * 0.9)
+        self.assertGreater(len(raw), 1000)
+
+    def test_cancel_stops_generation(self):
+        # streamed: read a few events, hang up; the slot frees within ~0.1 s
+        model = "sim?tps=50&rows=4&seed=21"
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        data = json.dumps(make_body(model=model, stream=True)).encode()
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Length: %d\r\n\r\n" % len(data) + data)
+        got = b""
+        while got.count(b"data: ") < 6:
+            got += sock.recv(65536)
+        sock.close()
+        closed = time.time()
+        r = self.seq_of(model)
+        self.assertTrue(r["cancelled"])
+        self.assertIsNone(r["done"])
+        self.assertLess(r["cancelled_at"] - closed, 0.2)
+        self.assertLess(r["generated"], 20)
+        self.assertGreater(r["completion_tokens"], 100)
+        # non-streamed: the client times out
+        model = "sim?tps=50&rows=4&seed=22"
+        with self.assertRaises(OSError):
+            self.chat(make_body(model=model), timeout=0.3)
+        r = self.seq_of(model)
+        self.assertTrue(r["cancelled"])
+        self.assertLess(r["cancelled_at"] - r["received"], 0.5)
+        self.assertLess(r["generated"], 25)
+        self.assertEqual(self.metrics()["running"], 0.0)
+
+    def test_cancel_while_queued(self):
+        def open_request(model):
+            sock = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            data = json.dumps(make_body(model=model)).encode()
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(data) + data)
+            return sock
+        busy = [open_request("sim?tps=20&seed=%d" % i) for i in (31, 32)]
+        time.sleep(0.1)
+        waiting = open_request("sim?tps=20&seed=33")
+        time.sleep(0.1)
+        self.assertEqual(self.metrics(), {"running": 2.0, "waiting": 1.0})
+        waiting.close()
+        r = self.seq_of("sim?tps=20&seed=33")
+        self.assertTrue(r["cancelled"])
+        self.assertIsNone(r["slot"])
+        self.assertEqual(self.metrics(), {"running": 2.0, "waiting": 0.0})
+        for sock in busy:
+            sock.close()
+        for seed in (31, 32):
+            self.assertTrue(self.seq_of("sim?tps=20&seed=%d" % seed)["cancelled"])
+        self.assertEqual(self.metrics(), {"running": 0.0, "waiting": 0.0})
+
+
+class PersonalityTest(Client, unittest.TestCase):
+    """The llamacpp and ollama personalities (and --loading, --max-queue)."""
+
+    def test_llamacpp_personality(self):
+        tmp = tempfile.mkdtemp(prefix="llm_sim_test.")
+        timing = os.path.join(tmp, "timing.jsonl")
+        proc, self.port = start_sim(tmp, "--personality", "llamacpp", "--loading", "0.4",
+                                    "--max-queue", "1", "--tps", "300", "--n-ctx", "4096",
+                                    "--timing-log", timing)
+        get = lambda path: self.request("GET", path)   # noqa: E731
+        chat = self.chat
+        try:
+            resp, raw = get("/health")
+            self.assertEqual((resp.status, json.loads(raw)["error"]["message"]),
+                             (503, "Loading model"))
+            self.assertEqual(chat(make_body())[0].status, 503)
+            time.sleep(0.45)
+            self.assertEqual(json.loads(get("/health")[1]), {"status": "ok"})
+            props = json.loads(get("/props")[1])
+            self.assertEqual((props["total_slots"], props["default_generation_settings"]["n_ctx"]),
+                             (1, 4096))
+            self.assertIn("<|im_start|>", props["chat_template"])
+            self.assertEqual(json.loads(get("/v1/models")[1])["data"][0]["owned_by"], "llamacpp")
+            with concurrent.futures.ThreadPoolExecutor(3) as pool:
+                a = pool.submit(chat, make_body(model="sim?tps=60&seed=1", stream=True,
+                                                stream_options={"include_usage": True}))
+                time.sleep(0.1)
+                slots = json.loads(get("/slots")[1])
+                self.assertEqual(len(slots), 1)
+                self.assertTrue(slots[0]["is_processing"])
+                self.assertTrue(slots[0]["params"]["stream"])
+                self.assertEqual(get("/slots?fail_on_no_slot=1")[0].status, 503)
+                b = pool.submit(chat, make_body(model="sim?seed=2"))
+                time.sleep(0.1)
+                resp, raw = chat(make_body(model="sim?seed=3"))   # the queue (1) is full
+                self.assertEqual(resp.status, 503)
+                self.assertIn("server busy", json.loads(raw)["error"]["message"])
+                self.assertGreater(json.loads(get("/slots")[1])[0]["next_token"]["n_decoded"], 0)
+                ra, rb = a.result(), b.result()
+            self.assertEqual(rb[0].status, 200)
+            ev = sse_events(ra[1])
+            self.assertEqual(ev[-2]["timings"]["predicted_per_second"], 60.0)
+            self.assertEqual(ev[-2]["usage"]["completion_tokens"],
+                             ev[-2]["timings"]["predicted_n"])
+            self.assertTrue(all("usage" not in e for e in ev[:-2]))
+            self.assertFalse(json.loads(get("/slots")[1])[0]["is_processing"])
+            recs = sorted(read_timing(timing), key=lambda r: r["seq"])
+            served = [r for r in recs if r["status"] == 200]
+            self.assertEqual(len(served), 2)
+            self.assertGreaterEqual(served[1]["slot"], served[0]["done"] - 0.01)
+        finally:
+            stop_sim(proc)
+            shutil.rmtree(tmp)
+
+    def test_ollama_personality(self):
+        tmp = tempfile.mkdtemp(prefix="llm_sim_test.")
+        proc, self.port = start_sim(tmp, "--personality", "ollama")
+        get = lambda path: self.request("GET", path)   # noqa: E731
+        try:
+            self.assertEqual(get("/")[1], b"Ollama is running")
+            ps = json.loads(get("/api/ps")[1])["models"][0]
+            self.assertEqual((ps["name"], ps["context_length"]), ("sim", 8192))
+            self.assertIn("version", json.loads(get("/api/version")[1]))
+            self.assertEqual(get("/props")[0].status, 404)
+            body = make_body(stream=True, stream_options={"include_usage": True})
+            resp, raw = self.chat(body)
+            ev = sse_events(raw)
+            self.assertEqual(ev[-2]["choices"], [])
+            self.assertTrue(all("usage" not in e for e in ev[:-2]))
+            # stream_options without stream: ignored, as Ollama does
+            resp, raw = self.chat(make_body(stream_options={"include_usage": True}))
+            self.assertEqual(resp.status, 200)
+        finally:
+            stop_sim(proc)
+            shutil.rmtree(tmp)
 
 
 class BlackholeTest(unittest.TestCase):
