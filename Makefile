@@ -14,12 +14,15 @@ OBJS = \
 	src/util_compare.o \
 	src/util_limits.o \
 	src/table_catalog.o \
+	src/table_keys.o \
 	src/table_rowset.o \
 	src/table_seeds.o \
 	src/table_encode.o \
 	src/stage1_exemplars.o \
 	src/stage1_prompt.o \
 	src/stage1_condition.o \
+	src/stage1_synth.o \
+	src/stage1_refs.o \
 	src/stage1_groups.o \
 	src/stage1_validate.o \
 	src/stage1_pool.o \

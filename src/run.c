@@ -20,6 +20,7 @@
 #include "optimizer/optimizer.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -38,8 +39,36 @@ mark_excluded(SlTable *t, const SlRunOptions *opt)
 
 	for (k = 0; k < opt->nexclude; k++)
 	{
+		const char *name = opt->exclude[k];
+		const char *dot = strchr(name, '.');
+
+		/* "parent.column": a column of a referenced table, left out of the context */
+		if (dot && !(strncmp(name, t->relname, dot - name) == 0 &&
+					 t->relname[dot - name] == '\0'))
+		{
+			int			f;
+			bool		found = false;
+
+			for (f = 0; f < t->nfkeys && !found; f++)
+			{
+				char	   *pname = get_rel_name(t->fkeys[f].parent);
+
+				if (strncmp(name, pname, dot - name) == 0 && pname[dot - name] == '\0' &&
+					get_attnum(t->fkeys[f].parent, dot + 1) != InvalidAttrNumber)
+					found = true;
+			}
+			if (!found)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("excluded column \"%s\" is not a column of \"%s\" or of a table it references",
+								name, t->relname),
+						 errhint("Name a column of the source, or \"table.column\" of a table one of its foreign keys references.")));
+			continue;
+		}
+		if (dot)
+			name = dot + 1;
 		for (c = 0; c < t->ncols; c++)
-			if (strcmp(t->cols[c].name, opt->exclude[k]) == 0)
+			if (strcmp(t->cols[c].name, name) == 0)
 				break;
 		if (c == t->ncols)
 			ereport(ERROR,
@@ -54,7 +83,7 @@ mark_excluded(SlTable *t, const SlRunOptions *opt)
 		if (!t->cols[c].excluded)
 		{
 			t->nexcluded++;
-			if (!t->cols[c].generated)
+			if (sl_col_written(&t->cols[c]))
 				t->nwritten--;
 		}
 		t->cols[c].excluded = true;
@@ -116,6 +145,38 @@ sl_run_create(MemoryContext parent, const SlRunOptions *opt)
 	run->builtin = (sl_provider == SL_PROVIDER_BUILTIN);
 	run->guc_level = -1;
 	return run;
+}
+
+/*
+ * What no provider writes: synthetic values of excluded columns (and of
+ * the built-in generator's natural keys), and the references of foreign
+ * keys, drawn from their real distribution among visible parents.
+ */
+static void
+make_local_values(SlRun *run)
+{
+	const SlTable *t = run->t;
+	bool	   *which = palloc0(sizeof(bool) * Max(t->ncols, 1));
+	bool		any = false;
+	int			c;
+
+	for (c = 0; c < t->ncols; c++)
+	{
+		const SlColumn *col = &t->cols[c];
+
+		which[c] = (col->excluded && sl_excluded_values == SL_EXCLUDED_SYNTHETIC &&
+					!(col->roles & SL_ROLE_FOREIGN)) ||
+			(run->builtin && col->unique_alone && !col->excluded);
+		any |= which[c];
+	}
+	if (any)
+	{
+		run->synth = sl_synth_create(t, run->seeds, which);
+		sl_validator_set_synth(run->validator, run->synth);
+	}
+	run->refs = sl_refs_create(t, run->seeds, (const char *const *) run->opt.exclude,
+							   run->opt.nexclude);
+	sl_validator_set_refs(run->validator, run->refs);
 }
 
 /* Seeds satisfying the condition: the exemplars and stage 2's target rows. */
@@ -185,6 +246,8 @@ sl_run_prepare(SlRun *run, Oid rowtype)
 		(void) sl_label_fit(run->t, run->seeds);
 
 	run->validator = sl_validator_create(run->t, run->seeds);
+	make_local_values(run);
+	sl_table_check_keys(run->t, opt->n, sl_relation_rows_estimate(run->t->relid));
 	run->target_rows = run->seeds;
 	if (opt->condition)
 		apply_condition(run);
@@ -207,6 +270,7 @@ sl_run_prepare(SlRun *run, Oid rowtype)
 	run->stage1.validator = run->validator;
 	run->stage1.groups = run->groups;
 	run->stage1.prompt = run->prompt;
+	run->stage1.refs = run->refs;
 	run->stage1.seed = run->seed;
 	run->stage1.cxt = run->cxt;
 	check_memory(run);
@@ -250,7 +314,7 @@ choose_rows(SlRun *run)
 void
 sl_run_execute(SlRun *run)
 {
-	run->pool = sl_pool_create(run->t, run->groups);
+	run->pool = sl_pool_create(run->t, run->groups, run->validator);
 	if (run->builtin)
 		sl_stage1_builtin(&run->stage1, run->pool, &run->s1);
 	else

@@ -64,6 +64,8 @@ typedef struct SlRun
 	SlGroups   *groups;
 	SlPrompt   *prompt;			/* LLM only */
 	SlValidator *validator;
+	SlSynth    *synth;			/* excluded columns' values, or NULL */
+	SlRefs	   *refs;			/* foreign keys, or NULL */
 	SlStage1	stage1;			/* what stage 1 works from */
 
 	/* results */

@@ -139,6 +139,17 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 	appendStringInfo(&buf, "}, \"resample\": \"%s\", \"oversample\": %g, \"pool\": %d",
 					 sl_resample_names[run->opt.resample], run->opt.oversample,
 					 run->pool_rows ? run->pool_rows->nrows : 0);
+	if (run->t)
+	{
+		/* the columns' roles (keys, references, assigned, excluded) */
+		appendStringInfoString(&buf, ", \"columns\": ");
+		sl_table_append_roles(&buf, run->t);
+	}
+	if (run->refs)
+	{
+		appendStringInfoString(&buf, ", \"references\": ");
+		sl_refs_append_json(&buf, run->refs);
+	}
 	if (run->prompt)
 		appendStringInfo(&buf, ", \"prompt_budget\": {\"exemplars\": %d, \"max_tokens\": %d"
 						 ", \"statistics\": %s, \"estimated_prompt_tokens\": %d}",

@@ -51,6 +51,13 @@ int			sl_context_tokens = 8192;
 bool		sl_memorization_guard = true;
 double		sl_chars_per_token = 2.7;
 bool		sl_max_completion_tokens = false;
+int			sl_excluded_values = SL_EXCLUDED_SYNTHETIC;
+
+static const struct config_enum_entry excluded_values_options[] = {
+	{"synthetic", SL_EXCLUDED_SYNTHETIC, false},
+	{"copy_real_values", SL_EXCLUDED_COPY_REAL, false},
+	{NULL, 0, false}
+};
 
 static const struct config_enum_entry provider_options[] = {
 	{"openai", SL_PROVIDER_OPENAI, false},
@@ -244,6 +251,13 @@ _PG_init(void)
 							&sl_max_tokens_total, 0, 0, INT_MAX,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+	DefineCustomEnumVariable("samplellm.excluded_values",
+							 "Selects how excluded columns get their values.",
+							 "synthetic: values of the column's shape that no real row has; "
+							 "copy_real_values: a real row's value, which can identify a person.",
+							 &sl_excluded_values, SL_EXCLUDED_SYNTHETIC, excluded_values_options,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("samplellm.max_memory",
 							"Sets the most memory one samplellm call may use.",
 							"Candidates, seed rows, responses in flight and evaluated rows are priced before the work starts.",

@@ -56,4 +56,12 @@ extern bool sl_max_completion_tokens;
 
 extern int	sl_max_memory_kb;
 
+typedef enum SlExcludedValues
+{
+	SL_EXCLUDED_SYNTHETIC = 0,	/* values of the shape, none real */
+	SL_EXCLUDED_COPY_REAL		/* a seed row's value (opt-in) */
+} SlExcludedValues;
+
+extern int	sl_excluded_values;
+
 #endif							/* SAMPLELLM_H */

@@ -38,6 +38,7 @@ typedef struct Emitter
 	void		(*row) (void *arg, const SlRun *run, Datum *values, bool *isnull);
 	void		(*end) (void *arg);
 	void	   *arg;
+	const bool *assign_skip;	/* per column: the target assigns it, or NULL */
 } Emitter;
 
 /*
@@ -92,6 +93,8 @@ run_recorded(FunctionCallInfo fcinfo, MemoryContext parent, Oid rowtype,
 
 			memcpy(values, pool->values + SL_CELL(pool, r, 0), sizeof(Datum) * run->t->ncols);
 			memcpy(isnull, pool->isnull + SL_CELL(pool, r, 0), sizeof(bool) * run->t->ncols);
+			/* identity and serial columns: the next value, as an insert would */
+			sl_table_assign_keys(run->t, values, isnull, emit->assign_skip);
 			emit->row(emit->arg, run, values, isnull);
 		}
 		if (emit->end)
@@ -181,6 +184,7 @@ samplellm_generate(PG_FUNCTION_ARGS)
 	em.row = emit_tuple;
 	em.end = NULL;
 	em.arg = &te;
+	em.assign_skip = NULL;
 	(void) run_recorded(fcinfo, rsinfo->econtext->ecxt_per_query_memory, rowtype, &opt,
 						NULL, NULL, &em);
 	return (Datum) 0;
@@ -199,6 +203,7 @@ typedef struct InsertEmit
 	Datum	   *pvalues;
 	char	   *pnulls;
 	int64		inserted;
+	bool	   *assign_skip;	/* source columns the target assigns */
 } InsertEmit;
 
 /*
@@ -252,6 +257,7 @@ plan_insert(Oid source, Oid target, InsertEmit *ie)
 
 	initStringInfo(&cols);
 	initStringInfo(&vals);
+	ie->assign_skip = palloc0(sizeof(bool) * sdesc->natts);
 	ie->paramtypes = palloc(sizeof(Oid) * sdesc->natts);
 	ie->param_col = palloc(sizeof(int) * sdesc->natts);
 	ie->target_att = palloc(sizeof(AttrNumber) * sdesc->natts);
@@ -274,8 +280,17 @@ plan_insert(Oid source, Oid target, InsertEmit *ie)
 					 errhint("Add the column to the target, or generate from a view of the source without it.")));
 		tatt = TupleDescAttr(tdesc, ta - 1);
 		covered[ta - 1] = true;
-		if (tatt->attgenerated || tatt->attidentity)
+		/*
+		 * The target computes its generated and identity columns; and a
+		 * column the source's sequence assigns is left to the target's own
+		 * default when it has one (a sequence of its own, typically).
+		 */
+		if (tatt->attgenerated || tatt->attidentity ||
+			(OidIsValid(sl_column_sequence(source, sa->attnum)) && tatt->atthasdef))
+		{
+			ie->assign_skip[c - 1] = true;
 			continue;
+		}
 		appendStringInfo(&cols, "%s%s", ie->nparams ? ", " : "", quote_identifier(NameStr(sa->attname)));
 		appendStringInfo(&vals, "%s$%d", ie->nparams ? ", " : "", ie->nparams + 1);
 		ie->paramtypes[ie->nparams] = sa->atttypid;
@@ -430,6 +445,7 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 	em.row = emit_insert;
 	em.end = insert_end;
 	em.arg = &ie;
+	em.assign_skip = ie.assign_skip;
 	run_id = run_recorded(fcinfo, cxt, get_rel_type_id(source), &opt, target_name, key, &em);
 	MemoryContextDelete(cxt);
 	PG_RETURN_INT64(run_id);

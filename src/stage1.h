@@ -90,8 +90,8 @@ extern SlPrompt *sl_prompt_create(const SlTable *t, const SlRowSet *seeds,
  */
 extern char *sl_prompt_body(const SlPrompt *p, const SlRowSet *ex_rows,
 							const int *exemplars, int nex, int nrows,
-							const char *instruction, int64 request_seed,
-							bool with_schema);
+							const char *instruction, const char *references,
+							int64 request_seed, bool with_schema);
 
 /* Appends data or catalog text as a JSON string that cannot break out. */
 extern void sl_append_data_text(StringInfo buf, const char *s);
@@ -109,6 +109,38 @@ extern void sl_append_json_value(StringInfo buf, const SlColumn *col,
  */
 extern Expr *sl_condition_parse(const SlTable *t, const char *text);
 
+/* ---- stage1_synth.c: values of a column's shape, none of them real ---- */
+
+typedef struct SlSynth SlSynth;
+
+extern SlSynth *sl_synth_create(const SlTable *t, const SlRowSet *seeds, const bool *which);
+extern bool sl_synth_active(const SlSynth *s, int c);
+extern const char *sl_synth_value(const SlSynth *s, int c, uint64 rowhash, int attempt);
+extern bool sl_synth_is_real(const SlSynth *s, int c, const char *text);
+
+/* ---- stage1_refs.c: foreign keys, their distribution and parents ---- */
+
+typedef struct SlRefs SlRefs;
+
+/* The references of one request: per row asked for, per foreign key. */
+typedef struct SlRefSlots
+{
+	int			nrows;
+	int			nkeys;
+	int		   *tuple;			/* nrows x nkeys: a reference, -1 for NULL */
+	bool	   *used;			/* per row: taken by an answer row */
+} SlRefSlots;
+
+extern SlRefs *sl_refs_create(const SlTable *t, const SlRowSet *seeds,
+							  const char *const *exclude, int nexclude);
+extern bool sl_refs_any_shown(const SlRefs *refs);
+extern SlRefSlots *sl_refs_draw(const SlRefs *refs, int nrows, pg_prng_state *rng);
+extern void sl_refs_append_prompt(StringInfo buf, const SlRefs *refs, const SlRefSlots *s);
+extern bool sl_refs_accept(const SlRefs *refs, SlRefSlots *s, const SlRowSet *rs, int r);
+extern void sl_refs_fill_texts(const SlRefs *refs, pg_prng_state *rng, bool all,
+							   const char **texts);
+extern void sl_refs_append_json(StringInfo buf, const SlRefs *refs);
+
 /* ---- stage1_validate.c ---- */
 
 /* Why a candidate row was rejected.  Keep sl_reject_names in step. */
@@ -125,6 +157,9 @@ typedef enum SlReject
 	SL_REJ_CHECK,
 	SL_REJ_SEED_COPY,
 	SL_REJ_CONDITION,
+	SL_REJ_REFERENCE,			/* a foreign key value the request did not give */
+	SL_REJ_KEY_IN_TABLE,		/* a natural key value the table has */
+	SL_REJ_KEY_REPEATED,		/* one an earlier candidate has */
 	SL_REJ_COUNT
 } SlReject;
 
@@ -148,6 +183,14 @@ extern bool sl_validate_row(SlValidator *v, const cJSON *row, SlRowSet *out);
  */
 extern bool sl_validate_texts(SlValidator *v, const char *const *texts, SlRowSet *out);
 extern const int64 *sl_validator_rejected(const SlValidator *v);
+
+/* Values made locally (excluded columns, the built-in generator's keys). */
+extern void sl_validator_set_synth(SlValidator *v, SlSynth *synth);
+/* Foreign keys; and, per answer of an LLM request, its references. */
+extern void sl_validator_set_refs(SlValidator *v, SlRefs *refs);
+extern void sl_validator_set_slots(SlValidator *v, SlRefSlots *slots);
+/* A rejection found outside a row's validation (the pool's repeated keys). */
+extern void sl_validator_count(SlValidator *v, SlReject why);
 
 /* Candidates must also satisfy cond (from sl_condition_parse). */
 extern void sl_validator_set_condition(SlValidator *v, Expr *cond);
@@ -198,7 +241,8 @@ extern void sl_groups_plan_exemplars(SlGroups *gs, const SlTable *t, int k, uint
  */
 typedef struct SlPool SlPool;
 
-extern SlPool *sl_pool_create(const SlTable *t, const SlGroups *gs);
+extern SlPool *sl_pool_create(const SlTable *t, const SlGroups *gs,
+							  SlValidator *validator);
 /* The number of group g's next request. */
 extern int	sl_pool_issue(SlPool *p, int g);
 /* Request k of group g answered with these valid rows (kept, not copied). */
@@ -228,6 +272,7 @@ typedef struct SlStage1
 	SlValidator *validator;
 	const SlGroups *groups;
 	const SlPrompt *prompt;		/* LLM only */
+	SlRefs	   *refs;			/* foreign keys, or NULL */
 	uint64		seed;
 	MemoryContext cxt;			/* candidates live here */
 } SlStage1;

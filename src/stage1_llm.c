@@ -156,6 +156,16 @@ interleave_clusters(const SlExemplarPlan *plan, int per, int *ex, int nex, int k
 	return m;
 }
 
+/* The references request k of group g hands out: a function of (g, k). */
+static SlRefSlots *
+request_slots(const SlStage1 *in, int g, int k)
+{
+	pg_prng_state rng;
+
+	sl_stream_init(&rng, in->seed, SL_STREAM_REQUEST_REFS, SL_REQUEST_INDEX(g, k));
+	return sl_refs_draw(in->refs, in->prompt->rows_per_call, &rng);
+}
+
 char *
 sl_llm_request_body(const SlStage1 *in, int g, int k, bool with_schema)
 {
@@ -167,14 +177,24 @@ sl_llm_request_body(const SlStage1 *in, int g, int k, bool with_schema)
 	pg_prng_state rng;
 	uint64		index = SL_REQUEST_INDEX(g, k);
 
+	char	   *refs = NULL;
+
 	sl_stream_init(&rng, in->seed, SL_STREAM_REQUEST_EXEMPLARS, index);
 	ex = palloc(sizeof(int) * Max(plan->k * sl_exemplars_per_cluster, 1));
 	nex = sl_exemplars_draw(plan, sl_exemplars_per_cluster, &rng, ex);
 	if (nex > prompt->max_exemplars)
 		nex = interleave_clusters(plan, sl_exemplars_per_cluster, ex, nex,
 								  prompt->max_exemplars);
+	if (sl_refs_any_shown(in->refs))
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		sl_refs_append_prompt(&buf, in->refs, request_slots(in, g, k));
+		refs = buf.data;
+	}
 	return sl_prompt_body(prompt, grp->seeds, ex, nex, prompt->rows_per_call,
-						  grp->instruction,
+						  grp->instruction, refs,
 						  (int64) (sl_stream_seed(in->seed, SL_STREAM_REQUEST_SEED, index) & 0x7fffffff),
 						  with_schema);
 }
@@ -208,6 +228,9 @@ take_answer(Llm *llm, const LlmRequest *rq, const char *body, size_t len, bool *
 	*usable = (resp.status == SL_RESP_OK || resp.status == SL_RESP_TRUNCATED) &&
 		resp.rows != NULL && cJSON_GetArraySize(resp.rows) > 0;
 	rows = sl_rowset_create(in->t->ncols, in->prompt->rows_per_call);
+	/* the references this request handed out, which its rows must use */
+	if (sl_refs_any_shown(in->refs))
+		sl_validator_set_slots(in->validator, request_slots(in, rq->group, rq->k));
 	/* (cJSON_GetArrayItem walks the list: iterate, or it is quadratic) */
 	if (resp.rows)
 		cJSON_ArrayForEach(item, resp.rows)
@@ -216,6 +239,7 @@ take_answer(Llm *llm, const LlmRequest *rq, const char *body, size_t len, bool *
 			(void) sl_validate_row(in->validator, item, rows);
 			CHECK_FOR_INTERRUPTS();
 		}
+	sl_validator_set_slots(in->validator, NULL);
 	sl_pool_put(llm->pool, rq->group, rq->k, rows);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(llm->respcxt);

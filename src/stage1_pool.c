@@ -16,6 +16,9 @@
  */
 #include "postgres.h"
 
+#include "common/hashfn.h"
+#include "utils/hsearch.h"
+
 #include "stage1.h"
 
 typedef struct PoolGroup
@@ -24,7 +27,9 @@ typedef struct PoolGroup
 	int			answers;		/* of those, answered */
 	int			cap;
 	SlRowSet  **results;		/* by request number; NULL: not answered */
-	int		   *own;			/* own-label rows of each answer */
+	int		   *own;			/* own-label rows of each answer, in arrival */
+	bool	  **dropped;		/* per answer, per row: repeats a natural key
+								 * of an earlier row of the prefixes */
 	int			prefix;			/* requests 0..prefix-1 answered, counted */
 	int64		have;			/* own rows in the prefix */
 	int64		have_all;		/* own rows in every answer */
@@ -35,18 +40,91 @@ struct SlPool
 {
 	const SlTable *t;
 	const SlGroups *gs;
+	SlValidator *validator;		/* counts the repeated keys */
 	PoolGroup  *g;
 	int64		valid;
+	int			nkeys;			/* natural keys of the table */
+	HTAB	   *seen_arrival;	/* their values in every answer, as they came */
+	HTAB	   *seen_prefix;	/* their values in the prefixes, in order */
 };
 
+/*
+ * The 64-bit hash of row r's value of natural key k (0 when a NULL makes
+ * it distinct), the key's number mixed in.
+ */
+static uint64
+key_hash(const SlTable *t, const SlKey *key, int k, const SlRowSet *rs, int r)
+{
+	uint64		h = 0x7b2a1c39d4e5f607ULL ^ (uint64) k;
+	int			i;
+
+	for (i = 0; i < key->ncols; i++)
+	{
+		const char *v = rs->text[SL_CELL(rs, r, key->cols[i])];
+
+		if (v == NULL && !key->nulls_not_distinct)
+			return 0;
+		h = hash_combine64(h, v ? hash_bytes_extended((const unsigned char *) v, strlen(v), i) : 0x51);
+	}
+	return h ? h : 1;
+}
+
+/* Is row r new in set (every natural key)?  If so, its keys are added. */
+static bool
+keys_new(SlPool *p, HTAB *set, const SlRowSet *rs, int r)
+{
+	uint64		hs[INDEX_MAX_KEYS * 4];
+	int			n = 0;
+	int			k;
+	bool		found;
+
+	for (k = 0; k < p->t->nkeys && n < lengthof(hs); k++)
+	{
+		uint64		h;
+
+		if (!p->t->keys[k].checked)
+			continue;
+		h = key_hash(p->t, &p->t->keys[k], k, rs, r);
+		if (h == 0)
+			continue;
+		(void) hash_search(set, &h, HASH_FIND, &found);
+		if (found)
+			return false;
+		hs[n++] = h;
+	}
+	for (k = 0; k < n; k++)
+		(void) hash_search(set, &hs[k], HASH_ENTER, &found);
+	return true;
+}
+
+static HTAB *
+key_set(const char *name)
+{
+	HASHCTL		ctl;
+
+	ctl.keysize = sizeof(uint64);
+	ctl.entrysize = sizeof(uint64);
+	ctl.hcxt = CurrentMemoryContext;
+	return hash_create(name, 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
 SlPool *
-sl_pool_create(const SlTable *t, const SlGroups *gs)
+sl_pool_create(const SlTable *t, const SlGroups *gs, SlValidator *validator)
 {
 	SlPool	   *p = palloc0(sizeof(SlPool));
+	int			k;
 
 	p->t = t;
 	p->gs = gs;
+	p->validator = validator;
 	p->g = palloc0(sizeof(PoolGroup) * gs->ngroups);
+	for (k = 0; k < t->nkeys; k++)
+		p->nkeys += t->keys[k].checked;
+	if (p->nkeys > 0)
+	{
+		p->seen_arrival = key_set("samplellm keys seen");
+		p->seen_prefix = key_set("samplellm keys kept");
+	}
 	return p;
 }
 
@@ -62,6 +140,8 @@ sl_pool_issue(SlPool *p, int g)
 		pg->results = pg->results ? repalloc(pg->results, sizeof(SlRowSet *) * cap) :
 			palloc(sizeof(SlRowSet *) * cap);
 		pg->own = pg->own ? repalloc(pg->own, sizeof(int) * cap) : palloc(sizeof(int) * cap);
+		pg->dropped = pg->dropped ? repalloc(pg->dropped, sizeof(bool *) * cap) :
+			palloc(sizeof(bool *) * cap);
 		memset(pg->results + pg->cap, 0, sizeof(SlRowSet *) * (cap - pg->cap));
 		pg->cap = cap;
 	}
@@ -78,15 +158,36 @@ sl_pool_put(SlPool *p, int g, int k, SlRowSet *rows)
 	if (k < 0 || k >= pg->issued || pg->results[k] != NULL)
 		elog(ERROR, "samplellm: request %d of group %d answered twice or never issued", k, g);
 	for (r = 0; r < rows->nrows; r++)
-		own += (sl_groups_of_row(p->gs, rows, r) == g);
+		own += (sl_groups_of_row(p->gs, rows, r) == g &&
+				(p->nkeys == 0 || keys_new(p, p->seen_arrival, rows, r)));
 	pg->results[k] = rows;
 	pg->own[k] = own;
+	pg->dropped[k] = NULL;
 	pg->answers++;
 	pg->have_all += own;
 	p->valid += rows->nrows;
 	while (!pg->full && pg->prefix < pg->issued && pg->results[pg->prefix] != NULL)
 	{
-		pg->have += pg->own[pg->prefix++];
+		int			j = pg->prefix++;
+		const SlRowSet *rs = pg->results[j];
+
+		if (p->nkeys == 0)
+			pg->have += pg->own[j];
+		else
+		{
+			/* in prefix order, so the row kept of two that share a key is fixed */
+			pg->dropped[j] = palloc0(sizeof(bool) * Max(rs->nrows, 1));
+			for (r = 0; r < rs->nrows; r++)
+			{
+				if (!keys_new(p, p->seen_prefix, rs, r))
+				{
+					pg->dropped[j][r] = true;
+					sl_validator_count(p->validator, SL_REJ_KEY_REPEATED);
+				}
+				else if (sl_groups_of_row(p->gs, rs, r) == g)
+					pg->have++;
+			}
+		}
 		if (pg->have >= p->gs->groups[g].target)
 			pg->full = true;
 	}
@@ -192,7 +293,14 @@ sl_pool_rows(const SlPool *p, int **group_of)
 	rows = sl_rowset_create(p->t->ncols, (int) Min(total, PG_INT32_MAX / 2));
 	for (g = 0; g < p->gs->ngroups; g++)
 		for (k = 0; k < p->g[g].prefix; k++)
-			sl_rowset_append_shallow(rows, p->g[g].results[k]);
+		{
+			if (p->g[g].dropped[k] == NULL)
+				sl_rowset_append_shallow(rows, p->g[g].results[k]);
+			else
+				for (r = 0; r < p->g[g].results[k]->nrows; r++)
+					if (!p->g[g].dropped[k][r])
+						sl_rowset_append_row(rows, p->g[g].results[k], r);
+		}
 	*group_of = palloc(sizeof(int) * Max(rows->nrows, 1));
 	for (r = 0; r < rows->nrows; r++)
 		(*group_of)[r] = sl_groups_of_row(p->gs, rows, r);
@@ -217,7 +325,11 @@ sl_pool_quotas_met(const SlPool *p, StringInfo detail)
 
 			for (r = 0; r < rs->nrows; r++)
 			{
-				int			h = sl_groups_of_row(gs, rs, r);
+				int			h;
+
+				if (p->g[g].dropped[k] && p->g[g].dropped[k][r])
+					continue;
+				h = sl_groups_of_row(gs, rs, r);
 
 				if (h >= 0)
 					count[h]++;

@@ -338,6 +338,10 @@ build_description(const SlTable *t, const SlRowSet *seeds, bool with_stats,
 			appendStringInfoString(&buf, ", domain rule ");
 			sl_append_data_text(&buf, col->domain_checks);
 		}
+		if (col->unique_alone)
+			appendStringInfoString(&buf, ", UNIQUE: every new row needs a value no real row has");
+		if (col->roles & SL_ROLE_FOREIGN)
+			appendStringInfoString(&buf, ", a reference: copy it from the references given");
 		if (c == t->label_col)
 			appendStringInfoString(&buf, ", the LABEL (the target that models predict from the other columns)");
 		appendStringInfoChar(&buf, '.');
@@ -548,8 +552,8 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 
 char *
 sl_prompt_body(const SlPrompt *p, const SlRowSet *seeds, const int *exemplars,
-			   int nex, int nrows, const char *instruction, int64 request_seed,
-			   bool with_schema)
+			   int nex, int nrows, const char *instruction, const char *references,
+			   int64 request_seed, bool with_schema)
 {
 	const SlTable *t = p->table;
 	StringInfoData user;
@@ -581,7 +585,10 @@ sl_prompt_body(const SlPrompt *p, const SlRowSet *seeds, const int *exemplars,
 		}
 		appendStringInfoString(&user, "]\n");
 	}
-	appendStringInfo(&user, "</exemplars>\n\nWrite exactly %d new rows.", nrows);
+	appendStringInfoString(&user, "</exemplars>");
+	if (references)
+		appendStringInfoString(&user, references);
+	appendStringInfo(&user, "\n\nWrite exactly %d new rows.", nrows);
 	if (t->label_col >= 0)
 	{
 		/* the one escaping of table-owned text: a name cannot close a block */

@@ -13,7 +13,13 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/relation.h"
+#include "access/relscan.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
 #include "executor/executor.h"
@@ -40,8 +46,20 @@ const char *const sl_reject_names[SL_REJ_COUNT] = {
 	"domain_check",
 	"check_violation",
 	"seed_copy",
-	"condition"
+	"condition",
+	"unknown_reference",
+	"key_in_table",
+	"key_repeated"
 };
+
+/* A natural key, and how to look a row's values up in its index. */
+typedef struct KeyProbe
+{
+	const SlKey *key;
+	Relation	index;
+	RegProcedure *procs;		/* btree equality of each index column */
+	Oid		   *collations;
+} KeyProbe;
 
 typedef struct KeyEntry
 {
@@ -70,7 +88,17 @@ struct SlValidator
 	Datum	   *values;			/* per column */
 	bool	   *isnull;
 	int64		rejected[SL_REJ_COUNT];
+	bool	   *informative;	/* columns the memorization guard compares */
+	SlSynth    *synth;			/* values made locally (excluded columns) */
+	SlRefs	   *refs;			/* foreign keys, or NULL */
+	SlRefSlots *slots;			/* the references of the answer in hand */
+	int			nprobes;		/* natural keys, probed in the table */
+	KeyProbe   *probes;
+	Relation	heap;			/* the source, for the probes */
+	TupleTableSlot *probe_slot;
 };
+
+static void open_probes(SlValidator *v);
 
 static int
 cmp_key(const void *a, const void *b)
@@ -88,6 +116,9 @@ sl_validator_create(const SlTable *t, const SlRowSet *seeds)
 
 	v->t = t;
 	v->seeds = seeds;
+	v->informative = palloc(sizeof(bool) * Max(t->ncols, 1));
+	for (c = 0; c < t->ncols; c++)
+		v->informative[c] = sl_col_informative(&t->cols[c]);
 	v->keys = palloc(sizeof(KeyEntry) * t->ncols);
 	for (c = 0; c < t->ncols; c++)
 	{
@@ -103,7 +134,7 @@ sl_validator_create(const SlTable *t, const SlRowSet *seeds)
 	 */
 	v->seed_hashes = palloc(sizeof(uint64) * Max(seeds->nrows, 1));
 	for (r = 0; r < seeds->nrows; r++)
-		v->seed_hashes[r] = sl_row_hash(seeds, r);
+		v->seed_hashes[r] = sl_row_hash(seeds, r, v->informative);
 	qsort(v->seed_hashes, seeds->nrows, sizeof(uint64), sl_cmp_uint64);
 	if (sl_memorization_guard)
 	{
@@ -163,12 +194,22 @@ sl_validator_create(const SlTable *t, const SlRowSet *seeds)
 		v->ngenerated++;
 	}
 	relation_close(rel, NoLock);
+	open_probes(v);
 	return v;
 }
 
 void
 sl_validator_free(SlValidator *v)
 {
+	int			p;
+
+	for (p = 0; p < v->nprobes; p++)
+		index_close(v->probes[p].index, AccessShareLock);
+	if (v->heap)
+	{
+		ExecDropSingleTupleTableSlot(v->probe_slot);
+		table_close(v->heap, AccessShareLock);
+	}
 	ExecDropSingleTupleTableSlot(v->slot);
 	FreeExecutorState(v->estate);
 	MemoryContextDelete(v->rowcxt);
@@ -193,13 +234,16 @@ find_column(const SlValidator *v, const char *name)
 }
 
 /*
- * Excluded columns never reach the LLM: each gets the value of a seed row
- * picked by a hash of the row's other values, so the same row always gets
- * the same value whatever order answers arrive in.  This keeps the
- * column's distribution, not its relation to the other columns.
+ * The columns no provider writes for this row: excluded ones (synthetic
+ * values, stage1_synth.c, or, with samplellm.excluded_values =
+ * 'copy_real_values', a seed row's value), the built-in generator's
+ * natural keys (synthetic too), and references the provider does not write
+ * (stage1_refs.c).  Each draw is seeded by a hash of the row's other
+ * values, so the same row gets the same values whatever order answers
+ * arrive in.
  */
 static void
-fill_excluded(SlValidator *v)
+fill_local(SlValidator *v, bool all_refs)
 {
 	const SlTable *t = v->t;
 	uint64		h = 0x6a09e667f3bcc909ULL;
@@ -207,21 +251,145 @@ fill_excluded(SlValidator *v)
 	int			c;
 
 	for (c = 0; c < t->ncols; c++)
-		if (sl_col_written(&t->cols[c]) && v->texts[c])
+		if (sl_col_written(&t->cols[c]) && !sl_synth_active(v->synth, c) && v->texts[c])
 			h = hash_combine64(h, hash_bytes_extended((const unsigned char *) v->texts[c],
 													  strlen(v->texts[c]), c));
+	if (v->refs)
+	{
+		pg_prng_state rng;
+		const char **server = palloc(sizeof(char *) * t->ncols);
+
+		memset(server, 0, sizeof(char *) * t->ncols);
+		sl_stream_init(&rng, h, SL_STREAM_BUILTIN_REFS, 0);
+		sl_refs_fill_texts(v->refs, &rng, all_refs, server);
+		for (c = 0; c < t->ncols; c++)
+		{
+			bool		set = false;
+			int			f;
+			int			i;
+
+			/* which columns the refs just set: those of filled foreign keys */
+			for (f = 0; f < t->nfkeys && !set; f++)
+			{
+				bool		shown = true;
+
+				for (i = 0; i < t->fkeys[f].ncols; i++)
+					shown &= !t->cols[t->fkeys[f].cols[i]].excluded;
+				if (!all_refs && shown)
+					continue;
+				for (i = 0; i < t->fkeys[f].ncols; i++)
+					set |= (t->fkeys[f].cols[i] == c);
+			}
+			if (!set)
+				continue;
+			v->texts[c] = server[c] && v->texts_utf8 ?
+				pg_server_to_any(server[c], strlen(server[c]), PG_UTF8) : server[c];
+			v->present[c] = true;
+		}
+	}
 	for (c = 0; c < t->ncols; c++)
 	{
 		const char *s;
 
-		if (!t->cols[c].excluded)
+		if (sl_synth_active(v->synth, c))
+			s = sl_synth_value(v->synth, c, h, 0);
+		else if (t->cols[c].excluded && !(t->cols[c].roles & SL_ROLE_FOREIGN))
+			s = v->seeds->text[SL_CELL(v->seeds, hash_combine64(h, (uint64) c) % v->seeds->nrows, c)];
+		else
 			continue;
-		s = v->seeds->text[SL_CELL(v->seeds, hash_combine64(h, (uint64) c) % v->seeds->nrows, c)];
 		/* The other texts are UTF-8 from JSON; convert_values expects that. */
-		v->texts[c] = s ? pg_server_to_any(s, strlen(s), PG_UTF8) : NULL;
+		v->texts[c] = s && v->texts_utf8 ? pg_server_to_any(s, strlen(s), PG_UTF8) : s;
 		v->present[c] = true;
 	}
 	MemoryContextSwitchTo(old);
+}
+
+/* Does the table already hold row r's value of a natural key? */
+static bool
+key_in_table(SlValidator *v, const SlRowSet *rs, int r)
+{
+	int			p;
+
+	for (p = 0; p < v->nprobes; p++)
+	{
+		const KeyProbe *kp = &v->probes[p];
+		const SlKey *key = kp->key;
+		ScanKeyData sk[INDEX_MAX_KEYS];
+		IndexScanDesc scan;
+		bool		found;
+		bool		skip = false;
+		int			i;
+
+		for (i = 0; i < key->ncols; i++)
+		{
+			size_t		cell = SL_CELL(rs, r, key->cols[i]);
+
+			if (rs->isnull[cell])
+			{
+				if (!key->nulls_not_distinct)
+					skip = true;	/* NULLs are distinct: no conflict */
+				ScanKeyEntryInitialize(&sk[i], SK_ISNULL | SK_SEARCHNULL, i + 1,
+									   InvalidStrategy, InvalidOid, InvalidOid,
+									   InvalidOid, (Datum) 0);
+			}
+			else
+			{
+				ScanKeyInit(&sk[i], i + 1, BTEqualStrategyNumber, kp->procs[i],
+							rs->values[cell]);
+				sk[i].sk_collation = kp->collations[i];
+			}
+		}
+		if (skip)
+			continue;
+		scan = index_beginscan(v->heap, kp->index, GetActiveSnapshot(), key->ncols, 0);
+		index_rescan(scan, sk, key->ncols, NULL, 0);
+		found = index_getnext_slot(scan, ForwardScanDirection, v->probe_slot);
+		index_endscan(scan);
+		ExecClearTuple(v->probe_slot);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/* Opens the indexes of the natural keys (those no sequence assigns). */
+static void
+open_probes(SlValidator *v)
+{
+	const SlTable *t = v->t;
+	int			k;
+
+	v->probes = palloc0(sizeof(KeyProbe) * Max(t->nkeys, 1));
+	for (k = 0; k < t->nkeys; k++)
+	{
+		const SlKey *key = &t->keys[k];
+		KeyProbe   *kp;
+		int			i;
+
+		if (!key->checked || !OidIsValid(key->indexid))
+			continue;
+		if (v->heap == NULL)
+		{
+			v->heap = table_open(t->relid, AccessShareLock);
+			v->probe_slot = table_slot_create(v->heap, NULL);
+		}
+		kp = &v->probes[v->nprobes++];
+		kp->key = key;
+		kp->index = index_open(key->indexid, AccessShareLock);
+		kp->procs = palloc(sizeof(RegProcedure) * key->ncols);
+		kp->collations = palloc(sizeof(Oid) * key->ncols);
+		for (i = 0; i < key->ncols; i++)
+		{
+			Oid			opfamily = kp->index->rd_opfamily[i];
+			Oid			type = kp->index->rd_opcintype[i];
+			Oid			op = get_opfamily_member(opfamily, type, type, BTEqualStrategyNumber);
+
+			if (!OidIsValid(op))
+				elog(ERROR, "samplellm: no equality operator for index %s", key->name);
+			kp->procs[i] = get_opcode(op);
+			kp->collations[i] = kp->index->rd_indcollation[i];
+		}
+	}
 }
 
 /* Keys, JSON types and NOT NULL: no subtransaction needed. */
@@ -256,7 +424,7 @@ check_structure(SlValidator *v, const cJSON *row)
 	}
 	for (c = 0; c < t->ncols; c++)
 	{
-		if (t->cols[c].generated)
+		if (t->cols[c].generated || t->cols[c].assigned)
 			v->texts[c] = NULL;
 		if (!sl_col_written(&t->cols[c]))
 			continue;
@@ -265,15 +433,14 @@ check_structure(SlValidator *v, const cJSON *row)
 		if (v->texts[c] == NULL && t->cols[c].notnull)
 			return SL_REJ_NOT_NULL;
 	}
-	if (t->nexcluded > 0)
-		fill_excluded(v);
+	fill_local(v, false);
 	return SL_REJ_COUNT;
 }
 
 static bool
 is_seed_copy(const SlValidator *v, const SlRowSet *out, int r)
 {
-	uint64		h = sl_row_hash(out, r);
+	uint64		h = sl_row_hash(out, r, v->informative);
 	uint64	   *hit = bsearch(&h, v->seed_hashes, v->nseed_hashes, sizeof(uint64), sl_cmp_uint64);
 	int			s;
 
@@ -281,7 +448,7 @@ is_seed_copy(const SlValidator *v, const SlRowSet *out, int r)
 		return false;
 	/* Hash equality is a hint; confirm against the seed rows. */
 	for (s = 0; s < v->seeds->nrows; s++)
-		if (sl_rows_equal(v->seeds, s, out, r))
+		if (sl_rows_equal(v->seeds, s, out, r, v->informative))
 			return true;
 	return false;
 }
@@ -312,8 +479,9 @@ convert_values(SlValidator *v)
 			const SlColumn *col = &t->cols[c];
 			char	   *s = NULL;
 
-			if (col->generated)
+			if (col->generated || col->assigned)
 			{
+				/* computed below, or assigned when returned */
 				v->values[c] = (Datum) 0;
 				v->isnull[c] = true;
 				continue;
@@ -425,10 +593,15 @@ finish_row(SlValidator *v, SlReject why, SlRowSet *out)
 	if (why == SL_REJ_COUNT)
 	{
 		sl_rowset_add(out, v->t, v->values, v->isnull);
-		if (!is_seed_copy(v, out, out->nrows - 1))
+		if (is_seed_copy(v, out, out->nrows - 1))
+			why = SL_REJ_SEED_COPY;
+		else if (v->refs && !sl_refs_accept(v->refs, v->slots, out, out->nrows - 1))
+			why = SL_REJ_REFERENCE;
+		else if (v->nprobes > 0 && key_in_table(v, out, out->nrows - 1))
+			why = SL_REJ_KEY_IN_TABLE;
+		else
 			return true;
 		out->nrows--;
-		why = SL_REJ_SEED_COPY;
 	}
 	v->rejected[why]++;
 	return false;
@@ -450,17 +623,37 @@ sl_validate_texts(SlValidator *v, const char *const *texts, SlRowSet *out)
 	MemoryContextReset(v->rowcxt);
 	v->texts_utf8 = false;
 	for (c = 0; c < v->t->ncols; c++)
-	{
-		if (v->t->cols[c].generated)
-		{
-			v->texts[c] = NULL;
-			continue;
-		}
-		v->texts[c] = texts[c];
-		if (texts[c] == NULL && v->t->cols[c].notnull)
+		v->texts[c] = (v->t->cols[c].generated || v->t->cols[c].assigned) ? NULL : texts[c];
+	/* the built-in generator writes no reference and no synthetic column */
+	fill_local(v, true);
+	for (c = 0; c < v->t->ncols; c++)
+		if (v->texts[c] == NULL && v->t->cols[c].notnull && sl_col_written(&v->t->cols[c]))
 			return finish_row(v, SL_REJ_NOT_NULL, out);
-	}
 	return finish_row(v, SL_REJ_COUNT, out);
+}
+
+void
+sl_validator_set_synth(SlValidator *v, SlSynth *synth)
+{
+	v->synth = synth;
+}
+
+void
+sl_validator_set_refs(SlValidator *v, SlRefs *refs)
+{
+	v->refs = refs;
+}
+
+void
+sl_validator_set_slots(SlValidator *v, SlRefSlots *slots)
+{
+	v->slots = slots;
+}
+
+void
+sl_validator_count(SlValidator *v, SlReject why)
+{
+	v->rejected[why]++;
 }
 
 void

@@ -160,7 +160,8 @@ sl_fields_fit(const SlTable *t, const SlRowSet *ref, int nbins,
 	{
 		SlField    *f;
 
-		if (c == t->label_col)
+		/* excluded, assigned and natural-key columns carry no shape */
+		if (c == t->label_col || !sl_col_informative(&t->cols[c]))
 			continue;
 		f = &fs->fields[nf];
 		f->col = c;

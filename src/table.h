@@ -14,7 +14,16 @@
 #include "access/attnum.h"
 #include "access/tupdesc.h"
 #include "fmgr.h"
+#include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+
+/* A column's roles, from the catalog (table_keys.c); a bit set. */
+#define SL_ROLE_PRIMARY		0x01	/* in the primary key */
+#define SL_ROLE_UNIQUE		0x02	/* in a unique constraint or index */
+#define SL_ROLE_IDENTITY	0x04	/* GENERATED ... AS IDENTITY */
+#define SL_ROLE_SERIAL		0x08	/* DEFAULT nextval(...) */
+#define SL_ROLE_GENERATED	0x10	/* GENERATED ALWAYS AS (...) STORED */
+#define SL_ROLE_FOREIGN		0x20	/* in a foreign key */
 
 /* How a column is treated by encodings and by stage 2. */
 typedef enum SlColClass
@@ -52,10 +61,41 @@ typedef struct SlColumn
 	char	   *domain_checks;	/* CHECK text of the domain, or NULL */
 	bool		excluded;		/* never sent to the LLM; filled locally */
 	bool		generated;		/* GENERATED ALWAYS ... STORED: computed */
+	int			roles;			/* SL_ROLE_* */
+	Oid			seqid;			/* identity or serial: its sequence */
+	bool		assigned;		/* identity or serial: the sequence assigns it */
+	bool		identity_always;	/* GENERATED ALWAYS AS IDENTITY */
+	bool		unique_alone;	/* a natural unique key by itself: every value new */
 	FmgrInfo	infunc;			/* type input function */
 	Oid			typioparam;
 	FmgrInfo	outfunc;		/* type output function */
 } SlColumn;
+
+/* A primary or unique key (constraint or unique index). */
+typedef struct SlKey
+{
+	char	   *name;
+	int			ncols;
+	int		   *cols;			/* indexes into t->cols */
+	Oid			indexid;
+	bool		primary;
+	bool		nulls_not_distinct;
+	bool		checked;		/* no column assigned or generated: a natural
+								 * key, whose values samplellm must keep new */
+} SlKey;
+
+/* A foreign key of the table. */
+typedef struct SlForeignKey
+{
+	char	   *name;
+	int			ncols;
+	int		   *cols;			/* the child's columns, indexes into t->cols */
+	Oid			parent;
+	AttrNumber *parent_attnums; /* the referenced columns */
+	Oid		   *eqops;			/* parent = child equality operators */
+	bool		nullable;		/* some column may be NULL */
+	bool		self;			/* references its own table */
+} SlForeignKey;
 
 typedef struct SlTable
 {
@@ -75,6 +115,10 @@ typedef struct SlTable
 	int			label_col;		/* index into cols, or -1 */
 	int			nexcluded;		/* columns with excluded set */
 	int			nwritten;		/* columns the provider writes (sl_col_written) */
+	int			nkeys;			/* primary and unique keys */
+	SlKey	   *keys;
+	int			nfkeys;
+	SlForeignKey *fkeys;
 } SlTable;
 
 /*
@@ -85,7 +129,19 @@ typedef struct SlTable
 static inline bool
 sl_col_written(const SlColumn *col)
 {
-	return !col->excluded && !col->generated;
+	return !col->excluded && !col->generated && !col->assigned;
+}
+
+/*
+ * Does the column carry what the rows are like?  Stage 2's fields and the
+ * memorization guard use these: not excluded or assigned columns (their
+ * candidate values are not the provider's), not a natural unique key
+ * alone (every new value is unseen by construction).
+ */
+static inline bool
+sl_col_informative(const SlColumn *col)
+{
+	return !col->excluded && !col->assigned && !col->unique_alone;
 }
 
 /*
@@ -113,14 +169,24 @@ extern SlTable *sl_table_open(Oid rowtype, const char *label);
 extern const char *sl_column_check_unsupported(Oid basetypid);
 extern double sl_datum_to_double(const SlColumn *col, Datum d);
 
+/* table_keys.c */
+extern void sl_table_load_keys(SlTable *t);
+extern Oid	sl_column_sequence(Oid relid, AttrNumber attnum);
+extern void sl_table_append_roles(StringInfo buf, const SlTable *t);
+extern void sl_table_check_keys(const SlTable *t, int n, double existing_rows);
+extern void sl_table_assign_keys(const SlTable *t, Datum *values, bool *isnull,
+								 const bool *skip);
+
 /* table_rowset.c */
 extern SlRowSet *sl_rowset_create(int ncols, int cap);
 extern void sl_rowset_add(SlRowSet *rs, const SlTable *t, Datum *values,
 						  bool *isnull);
 extern void sl_rowset_append_shallow(SlRowSet *dst, const SlRowSet *src);
 extern void sl_rowset_append_row(SlRowSet *dst, const SlRowSet *src, int r);
-extern uint64 sl_row_hash(const SlRowSet *rs, int r);
-extern bool sl_rows_equal(const SlRowSet *a, int ra, const SlRowSet *b, int rb);
+/* Over the columns where mask is true (all when mask is NULL). */
+extern uint64 sl_row_hash(const SlRowSet *rs, int r, const bool *mask);
+extern bool sl_rows_equal(const SlRowSet *a, int ra, const SlRowSet *b, int rb,
+						  const bool *mask);
 
 /* table_seeds.c */
 extern SlRowSet *sl_seeds_read(SlTable *t, int max_rows, uint64 seed,

@@ -520,5 +520,6 @@ sl_table_open(Oid rowtype, const char *label)
 		}
 	}
 
+	sl_table_load_keys(t);
 	return t;
 }

@@ -79,7 +79,7 @@ sl_rowset_add(SlRowSet *rs, const SlTable *t, Datum *values, bool *isnull)
 
 /* Hash of a row's canonical text, for the memorization guard. */
 uint64
-sl_row_hash(const SlRowSet *rs, int r)
+sl_row_hash(const SlRowSet *rs, int r, const bool *mask)
 {
 	uint64		h = 0x51ed2701;
 	int			c;
@@ -88,6 +88,8 @@ sl_row_hash(const SlRowSet *rs, int r)
 	{
 		const char *v = rs->text[SL_CELL(rs, r, c)];
 
+		if (mask && !mask[c])
+			continue;
 		h = hash_combine64(h, v ? hash_bytes_extended((const unsigned char *) v,
 													  strlen(v), 0) : 0x9e37);
 	}
@@ -95,7 +97,7 @@ sl_row_hash(const SlRowSet *rs, int r)
 }
 
 bool
-sl_rows_equal(const SlRowSet *a, int ra, const SlRowSet *b, int rb)
+sl_rows_equal(const SlRowSet *a, int ra, const SlRowSet *b, int rb, const bool *mask)
 {
 	int			c;
 
@@ -104,6 +106,8 @@ sl_rows_equal(const SlRowSet *a, int ra, const SlRowSet *b, int rb)
 		const char *x = a->text[SL_CELL(a, ra, c)];
 		const char *y = b->text[SL_CELL(b, rb, c)];
 
+		if (mask && !mask[c])
+			continue;
 		if ((x == NULL) != (y == NULL))
 			return false;
 		if (x && strcmp(x, y) != 0)

@@ -47,7 +47,10 @@ typedef enum SlStream
 	SL_STREAM_EVAL_TRAIN,
 	SL_STREAM_STAGE2_S_SAMPLE,	/* the candidates f_S trains on */
 	SL_STREAM_BUILTIN_FIT,		/* the copula: from a batch's seed */
-	SL_STREAM_BUILTIN_SAMPLE
+	SL_STREAM_BUILTIN_SAMPLE,
+	SL_STREAM_SYNTH,			/* synthetic values; index: column << 16 | attempt */
+	SL_STREAM_REQUEST_REFS,		/* a request's references; SL_REQUEST_INDEX */
+	SL_STREAM_BUILTIN_REFS		/* the built-in generator's references */
 } SlStream;
 
 /* A request of a group: group in bits 32-47, the group's own number below. */
