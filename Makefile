@@ -45,11 +45,14 @@ OBJS = \
 	src/ledger_table.o \
 	src/ledger_journal.o \
 	src/sql_generate.o \
+	src/sql_insert.o \
+	src/sql_related.o \
 	src/sql_estimate.o \
 	src/sql_interactions.o \
 	src/evaluate.o \
 	src/evaluate_common.o \
 	src/evaluate_metrics.o \
+	src/evaluate_keys.o \
 	src/evaluate_utility.o
 
 # Install and upgrade scripts at the top, as contrib keeps them; sql/ and
@@ -57,7 +60,7 @@ OBJS = \
 DATA = samplellm--0.1.0.sql samplellm--0.2.0.sql samplellm--0.1.0--0.2.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
-REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security hardening
+REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security hardening keys
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 
 # Our own code is -Werror clean; third-party headers come in through

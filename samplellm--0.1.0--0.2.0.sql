@@ -20,3 +20,21 @@ CREATE POLICY samplellm_own_runs ON @extschema@.samplellm_run_ledger
 
 -- Functions written in SQL run under a pinned search_path.
 ALTER FUNCTION @extschema@.samplellm_failed_runs() SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION @extschema@.samplellm_generate_related(
+    tables regclass[],
+    n integer,
+    labels text[] DEFAULT NULL,
+    seed bigint DEFAULT NULL,
+    max_seed_rows integer DEFAULT NULL,
+    resample text DEFAULT 'attribution',
+    oversample float8 DEFAULT NULL,
+    exclude text[] DEFAULT NULL)
+RETURNS TABLE (source regclass, rows_inserted bigint, run_id bigint)
+AS 'MODULE_PATHNAME', 'samplellm_generate_related'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+
+COMMENT ON FUNCTION @extschema@.samplellm_generate_related(regclass[], integer, text[], bigint, integer, text, float8, text[]) IS
+'Generates related tables together, parents before children, each child row referencing a new parent row; inserts them all or nothing';
+
+REVOKE ALL ON FUNCTION @extschema@.samplellm_generate_related(regclass[], integer, text[], bigint, integer, text, float8, text[]) FROM PUBLIC;

@@ -201,3 +201,21 @@ REVOKE ALL ON FUNCTION @extschema@.samplellm_cache_stats() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.samplellm_last_run() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.samplellm_interactions(regclass, text, bigint, integer) FROM PUBLIC;
+
+CREATE FUNCTION @extschema@.samplellm_generate_related(
+    tables regclass[],
+    n integer,
+    labels text[] DEFAULT NULL,
+    seed bigint DEFAULT NULL,
+    max_seed_rows integer DEFAULT NULL,
+    resample text DEFAULT 'attribution',
+    oversample float8 DEFAULT NULL,
+    exclude text[] DEFAULT NULL)
+RETURNS TABLE (source regclass, rows_inserted bigint, run_id bigint)
+AS 'MODULE_PATHNAME', 'samplellm_generate_related'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+
+COMMENT ON FUNCTION @extschema@.samplellm_generate_related(regclass[], integer, text[], bigint, integer, text, float8, text[]) IS
+'Generates related tables together, parents before children, each child row referencing a new parent row; inserts them all or nothing';
+
+REVOKE ALL ON FUNCTION @extschema@.samplellm_generate_related(regclass[], integer, text[], bigint, integer, text, float8, text[]) FROM PUBLIC;

@@ -203,6 +203,8 @@ samplellm_evaluate(PG_FUNCTION_ARGS)
 	memset(&d, 0, sizeof(d));
 	d.t = treal;
 	d.seed = seed;
+	d.real_relid = real_relid;
+	d.syn_relid = syn_relid;
 	d.max_epochs = sl_epochs;
 	d.real = eval_read(treal, "real", sl_stream_seed(seed, SL_STREAM_EVAL_REAL, 0));
 	d.syn = eval_read(tsyn, "synthetic", sl_stream_seed(seed, SL_STREAM_EVAL_SYN, 0));
@@ -219,6 +221,7 @@ samplellm_evaluate(PG_FUNCTION_ARGS)
 	if (label != NULL && d.hold != NULL)
 		sl_eval_utility(&d, &out);
 	sl_eval_privacy(&d, &out);
+	sl_eval_keys(&d, &out);
 
 	for (int i = 0; i < out.n; i++)
 	{

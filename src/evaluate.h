@@ -39,6 +39,8 @@ typedef struct SlEvalData
 	const SlRowSet *hold;		/* NULL without a holdout */
 	uint64		seed;
 	int			max_epochs;		/* utility models */
+	Oid			real_relid;
+	Oid			syn_relid;
 } SlEvalData;
 
 /* The result rows, in output order. */
@@ -62,6 +64,9 @@ extern double sl_eval_auc(const double *score, const bool *positive, int n);
 /* evaluate_metrics.c */
 extern void sl_eval_quality(const SlEvalData *d, SlEvalOut *out);
 extern void sl_eval_privacy(const SlEvalData *d, SlEvalOut *out);
+
+/* evaluate_keys.c: referential integrity, key uniqueness, child counts */
+extern void sl_eval_keys(const SlEvalData *d, SlEvalOut *out);
 
 /* evaluate_utility.c */
 extern void sl_eval_detection(const SlEvalData *d, SlEvalOut *out);

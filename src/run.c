@@ -164,6 +164,12 @@ make_local_values(SlRun *run)
 	{
 		const SlColumn *col = &t->cols[c];
 
+		if (col->excluded && col->unique_alone && sl_excluded_values == SL_EXCLUDED_COPY_REAL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("excluded column \"%s\" is a unique key of \"%s\": copies of real values would all be taken",
+							col->name, t->relname),
+					 errhint("SET samplellm.excluded_values = 'synthetic'.")));
 		which[c] = (col->excluded && sl_excluded_values == SL_EXCLUDED_SYNTHETIC &&
 					!(col->roles & SL_ROLE_FOREIGN)) ||
 			(run->builtin && col->unique_alone && !col->excluded);
@@ -247,7 +253,7 @@ sl_run_prepare(SlRun *run, Oid rowtype)
 
 	run->validator = sl_validator_create(run->t, run->seeds);
 	make_local_values(run);
-	sl_table_check_keys(run->t, opt->n, sl_relation_rows_estimate(run->t->relid));
+	sl_table_check_keys(run->t, opt->n, (double) run->seen_rows);
 	run->target_rows = run->seeds;
 	if (opt->condition)
 		apply_condition(run);
@@ -304,8 +310,22 @@ choose_rows(SlRun *run)
 	method = run->opt.resample == SL_RESAMPLE_NONE ? SL_DRAW_FIRST :
 		run->opt.resample == SL_RESAMPLE_UNIFORM ? SL_DRAW_UNIFORM : SL_DRAW_WEIGHTED;
 	run->chosen = palloc(sizeof(int) * run->opt.n);
-	run->nchosen = sl_draw_groups(method, logw, run->pool_group, run->pool_rows->nrows,
-								  quota, gs->ngroups, run->seed, run->chosen);
+	if (run->strata)
+	{
+		/* related tables: each new parent row draws its own children */
+		int		   *stratum = palloc(sizeof(int) * Max(run->pool_rows->nrows, 1));
+		int			r;
+
+		for (r = 0; r < run->pool_rows->nrows; r++)
+			stratum[r] = sl_refs_tuple_of_row(run->strata->refs, run->strata->fk,
+											  run->pool_rows, r);
+		run->nchosen = sl_draw_groups(method, logw, stratum, run->pool_rows->nrows,
+									  run->strata->quota, run->strata->nstrata,
+									  run->seed, run->chosen);
+	}
+	else
+		run->nchosen = sl_draw_groups(method, logw, run->pool_group, run->pool_rows->nrows,
+									  quota, gs->ngroups, run->seed, run->chosen);
 	if (run->nchosen != run->opt.n)
 		elog(ERROR, "samplellm: the draw took %d of %d rows", run->nchosen, run->opt.n);
 }
@@ -315,6 +335,8 @@ void
 sl_run_execute(SlRun *run)
 {
 	run->pool = sl_pool_create(run->t, run->groups, run->validator);
+	if (run->strata)
+		sl_pool_set_strata(run->pool, run->strata);
 	if (run->builtin)
 		sl_stage1_builtin(&run->stage1, run->pool, &run->s1);
 	else

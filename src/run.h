@@ -66,6 +66,7 @@ typedef struct SlRun
 	SlValidator *validator;
 	SlSynth    *synth;			/* excluded columns' values, or NULL */
 	SlRefs	   *refs;			/* foreign keys, or NULL */
+	SlStrata   *strata;			/* related tables: children per new parent */
 	SlStage1	stage1;			/* what stage 1 works from */
 
 	/* results */

@@ -134,7 +134,12 @@ typedef struct SlRefSlots
 extern SlRefs *sl_refs_create(const SlTable *t, const SlRowSet *seeds,
 							  const char *const *exclude, int nexclude);
 extern bool sl_refs_any_shown(const SlRefs *refs);
-extern SlRefSlots *sl_refs_draw(const SlRefs *refs, int nrows, pg_prng_state *rng);
+extern SlRefSlots *sl_refs_draw(const SlRefs *refs, int nrows, uint64 request,
+								pg_prng_state *rng);
+extern void sl_refs_replace(SlRefs *refs, int f, int ntuples, char ***values,
+							char **contexts, const double *weights,
+							const int *cycle_counts);
+extern int	sl_refs_tuple_of_row(const SlRefs *refs, int f, const SlRowSet *rs, int r);
 extern void sl_refs_append_prompt(StringInfo buf, const SlRefs *refs, const SlRefSlots *s);
 extern bool sl_refs_accept(const SlRefs *refs, SlRefSlots *s, const SlRowSet *rs, int r);
 extern void sl_refs_fill_texts(const SlRefs *refs, pg_prng_state *rng, bool all,
@@ -243,6 +248,23 @@ typedef struct SlPool SlPool;
 
 extern SlPool *sl_pool_create(const SlTable *t, const SlGroups *gs,
 							  SlValidator *validator);
+/*
+ * Related tables: the one group's rows are also counted by the new parent
+ * row their foreign key fk references (stratum), and the group is full
+ * only when every stratum has its target; the draw then takes quota[s] of
+ * each.
+ */
+typedef struct SlStrata
+{
+	const SlRefs *refs;
+	int			fk;
+	int			nstrata;
+	int		   *quota;			/* children of each new parent row */
+	int		   *target;			/* candidates wanted of each */
+} SlStrata;
+
+extern void sl_pool_set_strata(SlPool *p, const SlStrata *strata);
+
 /* The number of group g's next request. */
 extern int	sl_pool_issue(SlPool *p, int g);
 /* Request k of group g answered with these valid rows (kept, not copied). */

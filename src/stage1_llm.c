@@ -163,7 +163,7 @@ request_slots(const SlStage1 *in, int g, int k)
 	pg_prng_state rng;
 
 	sl_stream_init(&rng, in->seed, SL_STREAM_REQUEST_REFS, SL_REQUEST_INDEX(g, k));
-	return sl_refs_draw(in->refs, in->prompt->rows_per_call, &rng);
+	return sl_refs_draw(in->refs, in->prompt->rows_per_call, SL_REQUEST_INDEX(g, k), &rng);
 }
 
 char *

@@ -46,7 +46,40 @@ struct SlPool
 	int			nkeys;			/* natural keys of the table */
 	HTAB	   *seen_arrival;	/* their values in every answer, as they came */
 	HTAB	   *seen_prefix;	/* their values in the prefixes, in order */
+	const SlStrata *strata;		/* related tables, or NULL */
+	int64	   *strata_have;	/* per stratum, in group 0's prefix */
+	int64	   *strata_all;		/* per stratum, in every answer */
 };
+
+void
+sl_pool_set_strata(SlPool *p, const SlStrata *strata)
+{
+	p->strata = strata;
+	p->strata_have = palloc0(sizeof(int64) * Max(strata->nstrata, 1));
+	p->strata_all = palloc0(sizeof(int64) * Max(strata->nstrata, 1));
+}
+
+/* Have all strata their targets (of the prefix, or of every answer)? */
+static bool
+strata_full(const SlPool *p, const int64 *have)
+{
+	int			s;
+
+	for (s = 0; s < p->strata->nstrata; s++)
+		if (have[s] < p->strata->target[s])
+			return false;
+	return true;
+}
+
+/* A row's stratum (-1: none); counted into have[] when counted. */
+static void
+count_stratum(const SlPool *p, const SlRowSet *rs, int r, int64 *have)
+{
+	int			s = sl_refs_tuple_of_row(p->strata->refs, p->strata->fk, rs, r);
+
+	if (s >= 0)
+		have[s]++;
+}
 
 /*
  * The 64-bit hash of row r's value of natural key k (0 when a NULL makes
@@ -158,8 +191,13 @@ sl_pool_put(SlPool *p, int g, int k, SlRowSet *rows)
 	if (k < 0 || k >= pg->issued || pg->results[k] != NULL)
 		elog(ERROR, "samplellm: request %d of group %d answered twice or never issued", k, g);
 	for (r = 0; r < rows->nrows; r++)
-		own += (sl_groups_of_row(p->gs, rows, r) == g &&
-				(p->nkeys == 0 || keys_new(p, p->seen_arrival, rows, r)));
+		if (sl_groups_of_row(p->gs, rows, r) == g &&
+			(p->nkeys == 0 || keys_new(p, p->seen_arrival, rows, r)))
+		{
+			own++;
+			if (p->strata)
+				count_stratum(p, rows, r, p->strata_all);
+		}
 	pg->results[k] = rows;
 	pg->own[k] = own;
 	pg->dropped[k] = NULL;
@@ -171,7 +209,7 @@ sl_pool_put(SlPool *p, int g, int k, SlRowSet *rows)
 		int			j = pg->prefix++;
 		const SlRowSet *rs = pg->results[j];
 
-		if (p->nkeys == 0)
+		if (p->nkeys == 0 && p->strata == NULL)
 			pg->have += pg->own[j];
 		else
 		{
@@ -179,16 +217,20 @@ sl_pool_put(SlPool *p, int g, int k, SlRowSet *rows)
 			pg->dropped[j] = palloc0(sizeof(bool) * Max(rs->nrows, 1));
 			for (r = 0; r < rs->nrows; r++)
 			{
-				if (!keys_new(p, p->seen_prefix, rs, r))
+				if (p->nkeys > 0 && !keys_new(p, p->seen_prefix, rs, r))
 				{
 					pg->dropped[j][r] = true;
 					sl_validator_count(p->validator, SL_REJ_KEY_REPEATED);
 				}
 				else if (sl_groups_of_row(p->gs, rs, r) == g)
+				{
 					pg->have++;
+					if (p->strata)
+						count_stratum(p, rs, r, p->strata_have);
+				}
 			}
 		}
-		if (pg->have >= p->gs->groups[g].target)
+		if (p->strata ? strata_full(p, p->strata_have) : pg->have >= p->gs->groups[g].target)
 			pg->full = true;
 	}
 }
@@ -252,8 +294,20 @@ sl_pool_next_group(const SlPool *p, double per_answer)
 		const PoolGroup *pg = &p->g[g];
 		double		target = p->gs->groups[g].target;
 		double		per = pg->answers > 0 ? (double) pg->have_all / pg->answers : per_answer;
-		double		expected = pg->have_all + (pg->issued - pg->answers) * per;
+		double		have_all = pg->have_all;
+		double		expected;
 		double		gap;
+
+		/* strata: what counts is what each still lacks */
+		if (p->strata)
+		{
+			int			s;
+
+			have_all = 0;
+			for (s = 0; s < p->strata->nstrata; s++)
+				have_all += Min(p->strata_all[s], p->strata->target[s]);
+		}
+		expected = have_all + (pg->issued - pg->answers) * per;
 
 		if (pg->full || expected >= target)
 			continue;
@@ -338,6 +392,22 @@ sl_pool_quotas_met(const SlPool *p, StringInfo detail)
 	for (g = 0; g < gs->ngroups; g++)
 		if (count[g] < gs->groups[g].quota)
 			met = false;
+	if (p->strata)
+	{
+		int			s;
+		int			short_strata = 0;
+
+		for (s = 0; s < p->strata->nstrata; s++)
+			if (p->strata_have[s] < p->strata->quota[s])
+				short_strata++;
+		if (short_strata > 0)
+		{
+			met = false;
+			if (detail)
+				appendStringInfo(detail, " %d of %d new parent rows have fewer candidates than children to draw.",
+								 short_strata, p->strata->nstrata);
+		}
+	}
 	if (detail && gs->label_col >= 0)
 	{
 		appendStringInfoString(detail, " Valid rows per group:");

@@ -62,6 +62,8 @@ typedef struct RefKey
 	double		total;
 	int64		null_count;		/* seeds whose reference is NULL */
 	int		   *sorted;			/* tuple numbers by key, for lookups */
+	int		   *cycle;			/* related tables: the list requests walk */
+	int			ncycle;
 } RefKey;
 
 struct SlRefs
@@ -141,6 +143,14 @@ qualified_operator(Oid opno)
 	return out;
 }
 
+/* SELECT on the table, or on the column (column privileges alone are not enough to test). */
+static bool
+can_read(Oid relid, AttrNumber a)
+{
+	return pg_class_aclcheck(relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK ||
+		pg_attribute_aclcheck(relid, a, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
+}
+
 /* Is parent column a a key of the reference (shown as the reference itself)? */
 static bool
 is_ref_column(const SlForeignKey *fk, AttrNumber a)
@@ -205,13 +215,13 @@ read_parents(const SlTable *t, RefKey *rk, SeedRef *refs, int nrefs,
 
 	rk->parent_name = pstrdup(RelationGetRelationName(prel));
 	for (i = 0; i < fk->ncols; i++)
-		if (pg_attribute_aclcheck(fk->parent, fk->parent_attnums[i], GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		if (!can_read(fk->parent, fk->parent_attnums[i]))
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("permission denied for table %s", RelationGetRelationName(prel)),
 					 errdetail("\"%s\" references it through %s, and samplellm reads the rows referenced, as you.",
 							   t->relname, fk->name),
-					 errhint("Grant SELECT on \"%s\", or exclude the reference's columns.",
+					 errhint("Grant SELECT on \"%s\" (its referenced columns at least): new rows reference its rows.",
 							 RelationGetRelationName(prel))));
 
 	/* context: a few readable, scalar attributes that are not excluded */
@@ -225,7 +235,7 @@ read_parents(const SlTable *t, RefKey *rk, SeedRef *refs, int nrefs,
 		if (att->attisdropped || is_ref_column(fk, a) || att->attidentity ||
 			att->attgenerated ||
 			sl_column_check_unsupported(getBaseType(att->atttypid)) != NULL ||
-			pg_attribute_aclcheck(fk->parent, a, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+			!can_read(fk->parent, a))
 			continue;
 		qname = psprintf("%s.%s", RelationGetRelationName(prel), NameStr(att->attname));
 		for (k = 0; k < nexclude; k++)
@@ -241,7 +251,7 @@ read_parents(const SlTable *t, RefKey *rk, SeedRef *refs, int nrefs,
 		appendStringInfo(&sql, "%sv.c%d", i ? ", " : "", i);
 	for (a = 0; a < nattrs; a++)
 		appendStringInfo(&sql, ", p.%s", quote_identifier(NameStr(TupleDescAttr(pdesc, attrs[a] - 1)->attname)));
-	appendStringInfo(&sql, " FROM %s AS p JOIN pg_catalog.unnest(", pname);
+	appendStringInfo(&sql, " FROM %s AS p JOIN ROWS FROM (", pname);
 	for (i = 0; i < fk->ncols; i++)
 	{
 		const SlColumn *col = &t->cols[fk->cols[i]];
@@ -259,7 +269,7 @@ read_parents(const SlTable *t, RefKey *rk, SeedRef *refs, int nrefs,
 			elems[j] = refs[j].values[i];
 		get_typlenbyvalalign(elemtype, &typlen, &typbyval, &typalign);
 		args[i] = PointerGetDatum(construct_array(elems, nrefs, elemtype, typlen, typbyval, typalign));
-		appendStringInfo(&sql, "%s$%d", i ? ", " : "", i + 1);
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d)", i ? ", " : "", i + 1);
 	}
 	appendStringInfoString(&sql, ") AS v(");
 	for (i = 0; i < fk->ncols; i++)
@@ -421,7 +431,7 @@ sl_refs_create(const SlTable *t, const SlRowSet *seeds, const char *const *exclu
 					 errmsg("no row of \"%s\" that \"%s\" references is visible to you",
 							rk->parent_name, t->relname),
 					 errdetail("Every value of %s in the seed rows points to a row you cannot see.", fk->name),
-					 errhint("New rows reference real rows: ask for SELECT on them, or exclude the reference's columns.")));
+					 errhint("New rows reference real rows you can see: ask for access to some of them.")));
 		rk->sorted = sl_identity(rk->ntuples);
 		sort_keys_ctx = rk;
 		if (rk->ntuples > 1)
@@ -455,7 +465,7 @@ draw_tuple(const RefKey *rk, pg_prng_state *rng)
 
 /* References of nrows rows of one request (shown foreign keys only). */
 SlRefSlots *
-sl_refs_draw(const SlRefs *refs, int nrows, pg_prng_state *rng)
+sl_refs_draw(const SlRefs *refs, int nrows, uint64 request, pg_prng_state *rng)
 {
 	SlRefSlots *s = palloc0(sizeof(SlRefSlots));
 	int			i;
@@ -467,9 +477,96 @@ sl_refs_draw(const SlRefs *refs, int nrows, pg_prng_state *rng)
 	s->used = palloc0(sizeof(bool) * Max(nrows, 1));
 	for (i = 0; i < nrows; i++)
 		for (f = 0; f < refs->nkeys; f++)
-			s->tuple[i * refs->nkeys + f] = refs->keys[f].shown ?
-				draw_tuple(&refs->keys[f], rng) : -1;
+		{
+			const RefKey *rk = &refs->keys[f];
+
+			if (!rk->shown)
+				s->tuple[i * refs->nkeys + f] = -1;
+			else if (rk->ncycle > 0)
+				s->tuple[i * refs->nkeys + f] =
+					rk->cycle[(request * nrows + i) % (uint64) rk->ncycle];
+			else
+				s->tuple[i * refs->nkeys + f] = draw_tuple(rk, rng);
+		}
 	return s;
+}
+
+/*
+ * Related tables: foreign key f references the rows just generated for its
+ * parent, not the real ones.  values[i][c] are their key columns' texts,
+ * contexts their attributes, weights how often each is drawn; with
+ * cycle_counts, requests walk a list in which row i stands cycle_counts[i]
+ * times, interleaved, so that every parent row gets its children in turn
+ * (a function of the request number: the same whatever the concurrency).
+ */
+void
+sl_refs_replace(SlRefs *refs, int f, int ntuples, char ***values, char **contexts,
+				const double *weights, const int *cycle_counts)
+{
+	RefKey	   *rk = &refs->keys[f];
+	StringInfoData key;
+	int			i;
+	int			c;
+
+	rk->ntuples = ntuples;
+	rk->values = values;
+	rk->context = contexts;
+	rk->key = palloc(sizeof(char *) * Max(ntuples, 1));
+	rk->cum = palloc(sizeof(double) * (ntuples + 1));
+	rk->total = 0;
+	rk->null_count = 0;
+	for (i = 0; i < ntuples; i++)
+	{
+		initStringInfo(&key);
+		for (c = 0; c < rk->fk->ncols; c++)
+		{
+			if (c)
+				appendStringInfoString(&key, REF_SEP);
+			appendStringInfoString(&key, values[i][c]);
+		}
+		rk->key[i] = key.data;
+		rk->total += weights[i];
+		rk->cum[i] = rk->total;
+	}
+	rk->cum[ntuples] = rk->total;
+	pfree(rk->sorted);
+	rk->sorted = sl_identity(ntuples);
+	sort_keys_ctx = rk;
+	if (ntuples > 1)
+		qsort(rk->sorted, ntuples, sizeof(int), cmp_tuple_key);
+	sort_keys_ctx = NULL;
+	rk->ncycle = 0;
+	rk->cycle = NULL;
+	if (cycle_counts)
+	{
+		int			total = 0;
+		int			round;
+		bool		more = true;
+
+		for (i = 0; i < ntuples; i++)
+			total += cycle_counts[i];
+		rk->cycle = palloc(sizeof(int) * Max(total, 1));
+		/* round robin: parent 0's first child, parent 1's first, ... */
+		for (round = 0; more; round++)
+		{
+			more = false;
+			for (i = 0; i < ntuples; i++)
+				if (round < cycle_counts[i])
+				{
+					rk->cycle[rk->ncycle++] = i;
+					more = true;
+				}
+		}
+	}
+}
+
+/* Which of foreign key f's references row r has (-1: NULL or unknown). */
+int
+sl_refs_tuple_of_row(const SlRefs *refs, int f, const SlRowSet *rs, int r)
+{
+	char	   *key = row_key(refs->keys[f].fk, rs, r);
+
+	return key ? find_tuple(&refs->keys[f], key) : -1;
 }
 
 bool

@@ -500,7 +500,7 @@ sl_table_check_keys(const SlTable *t, int n, double existing_rows)
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 					 errmsg("unique key %s of \"%s\" has room for %.0f more rows, fewer than n = %d",
 							key->name, t->relname, Max(space - Max(existing_rows, 0), 0), n),
-					 errdetail("Its columns can hold %.0f distinct values, and the table has about %.0f rows.",
+					 errdetail("Its columns can hold %.0f distinct values, and the table has %.0f rows you can see.",
 							   space, Max(existing_rows, 0)),
 					 errhint("Ask for fewer rows.")));
 	}

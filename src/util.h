@@ -50,7 +50,9 @@ typedef enum SlStream
 	SL_STREAM_BUILTIN_SAMPLE,
 	SL_STREAM_SYNTH,			/* synthetic values; index: column << 16 | attempt */
 	SL_STREAM_REQUEST_REFS,		/* a request's references; SL_REQUEST_INDEX */
-	SL_STREAM_BUILTIN_REFS		/* the built-in generator's references */
+	SL_STREAM_BUILTIN_REFS,		/* the built-in generator's references */
+	SL_STREAM_RELATED			/* related tables: children counts, seeds;
+								 * index: the table */
 } SlStream;
 
 /* A request of a group: group in bits 32-47, the group's own number below. */

@@ -184,6 +184,14 @@ syntax).  Unknown keys or bad values give a 400, so typos in tests show.  Keys:
   badutf8=1         raw bytes ff fe c0 af (invalid UTF-8) open the content string
   deep=N            the first row's first value becomes N nested arrays [[[...]]]
   deepenv=N         the envelope gets a first field "meta" nested N levels deep
+  refs=follow|ignore  rows copy the <references> block's objects (a JSON object
+                    first on each line, then context), one per row, in order
+                    (default follow); ignore: they keep their exemplar values
+  Always: a column the table description marks UNIQUE gets new values (its first
+  run of digits redrawn and two digits longer; four appended to a string without
+  digits; an integer moved up by a million or more), as an LLM told so would.
+  avoid=VALUE       (needs label=COL) the label never takes VALUE (case-insensitive):
+                    a boolean is flipped, another label gets another exemplar value
   inject=1          every free-text string value (no enum, not date-like) and the
                     reasoning become prompt-injection / SQL-injection texts
                     (INJECTIONS), so tests can show they stay data
@@ -328,6 +336,8 @@ SCENARIO_KEYS = {
     "nostream": (_choice(NOSTREAM_MODES), "0"), "nostream_options": (_flag, False),
     "tps": (_num(float, 0.001), None), "pps": (_num(float, 0.001), None),
     "early_headers": (_flag, None),
+    "refs": (_choice(("follow", "ignore")), "follow"),
+    "avoid": (str, None),
 }
 
 
@@ -353,6 +363,8 @@ def parse_scenario(model):
         sc[key] = sum(parsed, []) if key == "fail" else parsed[0]
     if sc["label_rate"] is not None and sc["label"] is None:
         raise ScenarioError("scenario key label_rate needs label=COL")
+    if sc["avoid"] is not None and sc["label"] is None:
+        raise ScenarioError("scenario key avoid needs label=COL")
     return sc
 
 
@@ -508,6 +520,60 @@ def parse_prompt(body):
         raise RequestError("the <exemplars> block has no rows")
     n = re.findall(r"Write exactly (\d+) new rows?", text)
     return header, rows, int(n[-1]) if n else len(rows)
+
+
+def parse_unique(body):
+    """Columns the table description marks UNIQUE (a value no real row has)."""
+    msgs = body.get("messages") or []
+    text = "\n".join(message_text(m.get("content")) for m in msgs if isinstance(m, dict))
+    names = set()
+    for quoted in re.findall(r'^- ("(?:[^"\\]|\\.)*"): [^\n]*UNIQUE', text, re.M):
+        try:
+            names.add(json.loads(quoted))
+        except ValueError:
+            pass
+    return names
+
+
+def fresh_value(rng, col, v):
+    """A new value for a UNIQUE column, of the old one's shape: its digits
+    redrawn (a string without digits gains four); an integer moved far up."""
+    if v is None:
+        return v
+    if col.jtype == "integer" and isinstance(v, int):
+        return v + rng.randrange(10 ** 6, 10 ** 7)
+    if isinstance(v, str):
+        m = re.search(r"\d+", v)
+        if m:
+            # the first run of digits redrawn and two longer: the same format
+            run = "".join(str(rng.randrange(10)) for _ in range(len(m.group()) + 2))
+            return v[:m.start()] + run + v[m.end():]
+        return v + "-" + str(rng.randrange(1000, 9999))
+    return v
+
+
+def parse_references(body):
+    """The <references> lines of the messages: one JSON object each (what the
+    row must copy), followed by context the simulator ignores."""
+    msgs = body.get("messages") or []
+    text = "\n".join(message_text(m.get("content")) for m in msgs if isinstance(m, dict))
+    blocks = re.findall(r"^[ \t]*<references>[ \t]*$(.*?)^[ \t]*</references>[ \t]*$",
+                        text, re.S | re.M)
+    if not blocks:
+        return []
+    refs = []
+    for line in blocks[-1].splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            obj, _ = json.JSONDecoder().raw_decode(line)
+        except ValueError:
+            raise RequestError("a references line is not a JSON object: %.80s" % line) from None
+        if not isinstance(obj, dict):
+            raise RequestError("a references line is not a JSON object: %.80s" % line)
+        refs.append(obj)
+    return refs
 
 
 def parse_schema(body):
@@ -689,7 +755,7 @@ def render_row(rng, cols, vals, sc):
     return "{" + ", ".join(dumps(k) + ": " + dumps(v) for k, v in pairs) + "}"
 
 
-def generate_rows(rng, cols, exemplars, n, sc):
+def generate_rows(rng, cols, exemplars, n, sc, refs=(), unique=()):
     """Return the JSON texts of n rows drawn around the exemplars."""
     def cell(row, col):
         return row[col.index] if col.index is not None else None
@@ -717,6 +783,24 @@ def generate_rows(rng, cols, exemplars, n, sc):
         if label is not None and sc["label_rate"] is not None:
             vals[cols.index(label)] = pos if rng.random() < sc["label_rate"] \
                 else rng.choice(negs)
+        # a column the description marks UNIQUE gets a value of its own
+        for j, c in enumerate(cols):
+            if c.name in unique:
+                vals[j] = fresh_value(rng, c, vals[j])
+        # the references the prompt hands out, one per row, copied as given
+        if sc["refs"] == "follow" and len(out) < len(refs):
+            for j, c in enumerate(cols):
+                if c.name in refs[len(out)]:
+                    vals[j] = refs[len(out)][c.name]
+        if label is not None and sc["avoid"] is not None:
+            j = cols.index(label)
+            if vals[j] is not None and str(vals[j]).lower() == sc["avoid"].lower():
+                others = [v for v in label.values if v is not None
+                          and str(v).lower() != sc["avoid"].lower()]
+                if label.jtype == "boolean":
+                    vals[j] = not vals[j]
+                else:
+                    vals[j] = rng.choice(others) if others else None
         if sc["inject"]:
             for j, c in enumerate(cols):
                 if free_text(c):
@@ -745,7 +829,7 @@ def make_content(body, raw, sc, cli_seed):
                                  hashlib.sha256(answer_key(body, raw)).hexdigest())
     rng = random.Random(int.from_bytes(hashlib.sha256(seed_text.encode()).digest(), "big"))
     n = sc["rows"] if sc["rows"] is not None else wanted
-    rows = generate_rows(rng, cols, exemplars, n, sc)
+    rows = generate_rows(rng, cols, exemplars, n, sc, parse_references(body), parse_unique(body))
     keys = list(schema[1]) if schema else []
     if sc["think"] is True and "reasoning" not in keys:
         keys.insert(0, "reasoning")
