@@ -13,12 +13,13 @@ CREATE FUNCTION @extschema@.samplellm_generate(
     oversample float8 DEFAULT NULL,
     condition text DEFAULT NULL,
     per_group text DEFAULT NULL,
-    exclude text[] DEFAULT NULL)
+    exclude text[] DEFAULT NULL,
+    instructions text DEFAULT NULL)
 RETURNS SETOF anyelement
 AS 'MODULE_PATHNAME', 'samplellm_generate'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 
-COMMENT ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) IS
+COMMENT ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) IS
 'Generates n synthetic rows typed like the source table (pass NULL::table) with an LLM, from the table''s real rows';
 
 CREATE FUNCTION @extschema@.samplellm_last_run()
@@ -112,15 +113,16 @@ CREATE FUNCTION @extschema@.samplellm_generate_into(
     condition text DEFAULT NULL,
     per_group text DEFAULT NULL,
     exclude text[] DEFAULT NULL,
-    idempotency_key text DEFAULT NULL)
+    idempotency_key text DEFAULT NULL,
+    instructions text DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'samplellm_generate_into'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 
-COMMENT ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) IS
+COMMENT ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text, text) IS
 'Inserts n generated rows of source into target, all or nothing; returns the run id (see samplellm_runs)';
 
-REVOKE ALL ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text, text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.samplellm_estimate(
     source regclass,
@@ -132,16 +134,17 @@ CREATE FUNCTION @extschema@.samplellm_estimate(
     oversample float8 DEFAULT NULL,
     condition text DEFAULT NULL,
     per_group text DEFAULT NULL,
-    exclude text[] DEFAULT NULL)
+    exclude text[] DEFAULT NULL,
+    instructions text DEFAULT NULL)
 RETURNS TABLE (provider text, calls integer, rows_per_call integer, prompt_tokens bigint,
                schema_tokens bigint, completion_tokens bigint, candidates integer)
 AS 'MODULE_PATHNAME', 'samplellm_estimate'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 
-COMMENT ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text, text[]) IS
+COMMENT ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) IS
 'The LLM calls and tokens samplellm_generate would spend, from the prompts it would build, without calling the LLM';
 
-REVOKE ALL ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.samplellm_estimate(regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM PUBLIC;
 
 CREATE FUNCTION @extschema@.samplellm_interactions(
     source regclass,
@@ -198,7 +201,7 @@ REVOKE ALL ON FUNCTION @extschema@.samplellm_cache_stats() FROM PUBLIC;
 
 -- Sending rows to a third party and spending money are decisions: nobody
 -- but the owner runs these until granted (see README, Privileges).
-REVOKE ALL ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.samplellm_last_run() FROM PUBLIC;
 REVOKE ALL ON FUNCTION @extschema@.samplellm_interactions(regclass, text, bigint, integer) FROM PUBLIC;
 
@@ -210,12 +213,65 @@ CREATE FUNCTION @extschema@.samplellm_generate_related(
     max_seed_rows integer DEFAULT NULL,
     resample text DEFAULT 'attribution',
     oversample float8 DEFAULT NULL,
-    exclude text[] DEFAULT NULL)
+    exclude text[] DEFAULT NULL,
+    instructions text DEFAULT NULL)
 RETURNS TABLE (source regclass, rows_inserted bigint, run_id bigint)
 AS 'MODULE_PATHNAME', 'samplellm_generate_related'
 LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
 
-COMMENT ON FUNCTION @extschema@.samplellm_generate_related(regclass[], integer, text[], bigint, integer, text, float8, text[]) IS
+COMMENT ON FUNCTION @extschema@.samplellm_generate_related(regclass[], integer, text[], bigint, integer, text, float8, text[], text) IS
 'Generates related tables together, parents before children, each child row referencing a new parent row; inserts them all or nothing';
 
-REVOKE ALL ON FUNCTION @extschema@.samplellm_generate_related(regclass[], integer, text[], bigint, integer, text, float8, text[]) FROM PUBLIC;
+REVOKE ALL ON FUNCTION @extschema@.samplellm_generate_related(regclass[], integer, text[], bigint, integer, text, float8, text[], text) FROM PUBLIC;
+
+-- The literal form: samplellm_generate('clicks', 5000) resolves here (an
+-- unknown literal prefers text), NULL::clicks to the typed form above.
+CREATE FUNCTION @extschema@.samplellm_generate(
+    source text,
+    n integer,
+    label text DEFAULT NULL,
+    seed bigint DEFAULT NULL,
+    max_seed_rows integer DEFAULT NULL,
+    resample text DEFAULT 'attribution',
+    oversample float8 DEFAULT NULL,
+    condition text DEFAULT NULL,
+    per_group text DEFAULT NULL,
+    exclude text[] DEFAULT NULL,
+    instructions text DEFAULT NULL)
+RETURNS SETOF jsonb
+AS 'MODULE_PATHNAME', 'samplellm_generate_jsonb'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL UNSAFE SECURITY INVOKER;
+
+COMMENT ON FUNCTION @extschema@.samplellm_generate(text, integer, text, bigint, integer, text, float8, text, text, text[], text) IS
+'Generates n synthetic rows of the named table as jsonb objects (what to_jsonb of the typed row gives); the typed form takes NULL::table';
+
+REVOKE ALL ON FUNCTION @extschema@.samplellm_generate(text, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM PUBLIC;
+
+-- Progress of running calls (shared memory: samplellm in
+-- shared_preload_libraries).  Each role sees its own calls;
+-- pg_read_all_stats sees all.
+CREATE FUNCTION @extschema@.samplellm_progress(
+    OUT pid integer,
+    OUT run_id bigint,
+    OUT run_by oid,
+    OUT source text,
+    OUT phase text,
+    OUT rows_valid bigint,
+    OUT rows_needed bigint,
+    OUT requests_done integer,
+    OUT requests_in_flight integer,
+    OUT retries integer,
+    OUT tokens bigint,
+    OUT elapsed_s float8,
+    OUT remaining_s float8,
+    OUT started_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'samplellm_progress'
+LANGUAGE C STRICT VOLATILE PARALLEL RESTRICTED SECURITY INVOKER;
+
+CREATE VIEW @extschema@.samplellm_progress WITH (security_invoker = true) AS
+SELECT * FROM @extschema@.samplellm_progress();
+
+COMMENT ON VIEW @extschema@.samplellm_progress IS
+'One row per running samplellm call of the current role (all roles for pg_read_all_stats): phase, rows, requests, tokens, time left';
+GRANT SELECT ON @extschema@.samplellm_progress TO PUBLIC;

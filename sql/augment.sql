@@ -157,7 +157,7 @@ SELECT * FROM samplellm_generate(NULL::patients, 5, exclude => '{id,ssn,age,smok
 
 -- the INSERT privilege on the target is checked before anything is paid for
 CREATE ROLE sl_writer;
-GRANT EXECUTE ON FUNCTION samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) TO sl_writer;
+GRANT EXECUTE ON FUNCTION samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text, text) TO sl_writer;
 GRANT SELECT ON clicks, clicks_more TO sl_writer;
 SELECT sim_last_seq() AS seq_before \gset
 SET ROLE sl_writer;
@@ -165,7 +165,7 @@ SELECT samplellm_generate_into('clicks', 'clicks_more', 5);
 RESET ROLE;
 SELECT sim_last_seq() = :seq_before AS no_request_sent;
 REVOKE ALL ON clicks, clicks_more FROM sl_writer;
-REVOKE ALL ON FUNCTION samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM sl_writer;
+REVOKE ALL ON FUNCTION samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text, text) FROM sl_writer;
 DROP ROLE sl_writer;
 
 -- a failure whose message carries a huge user text cannot break the journal
@@ -181,7 +181,7 @@ FROM samplellm_failed_runs();
 -- each role sees its own runs, failures included
 CREATE ROLE sl_u1;
 CREATE ROLE sl_u2;
-GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) TO sl_u1, sl_u2;
+GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) TO sl_u1, sl_u2;
 GRANT SELECT ON clicks TO sl_u1, sl_u2;
 SET ROLE sl_u1;
 -- (a call refused for its arguments costs nothing and is no run)
@@ -203,6 +203,6 @@ SET ROLE sl_u2;
 SELECT count(*) AS own_runs FROM samplellm_runs;
 RESET ROLE;
 REVOKE ALL ON clicks FROM sl_u1, sl_u2;
-REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM sl_u1, sl_u2;
+REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM sl_u1, sl_u2;
 DROP ROLE sl_u1;
 DROP ROLE sl_u2;

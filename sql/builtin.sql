@@ -28,6 +28,7 @@ SELECT round(avg(price)::numeric, -1) AS synthetic_mean_price, (SELECT round(avg
 
 -- the summary names the provider
 SET client_min_messages = notice;
+SET samplellm.summary_level = notice;
 \set VERBOSITY terse
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 20, seed => 3, resample => 'uniform');
 \set VERBOSITY default

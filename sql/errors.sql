@@ -24,7 +24,7 @@ SELECT * FROM samplellm_generate(NULL::clicks, 5, label => 'no_such_column');
 
 -- privileges: the seeds are read as the caller
 CREATE ROLE sl_reader;
-GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) TO sl_reader;
+GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) TO sl_reader;
 SET ROLE sl_reader;
 SELECT * FROM samplellm_generate(NULL::clicks, 5);
 RESET ROLE;
@@ -97,7 +97,7 @@ SELECT * FROM samplellm_generate(NULL::clicks, 5);
 RESET samplellm.model;
 RESET samplellm.max_concurrency;
 
-REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM sl_reader;
+REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM sl_reader;
 DROP ROLE sl_reader;
 
 -- stage 2 options are checked before any request

@@ -51,6 +51,7 @@ SELECT count(*) FROM clicks_aug;
 -- the summary and the run record (one request at a time: deterministic)
 SET samplellm.max_concurrency = 1;
 SET client_min_messages = notice;
+SET samplellm.summary_level = notice;
 \set VERBOSITY terse
 SET samplellm.model = 'sim?malformed=0.1&wrong_type=0.1&nulls=0.1&dupkey=0.05&badvalue=0.1';
 SELECT count(*) FROM samplellm_generate(NULL::alltypes, 60, seed => 21);
@@ -119,14 +120,14 @@ SELECT sim_last_seq() = :seq_after_first AS no_second_request,
        (SELECT array_agg(r::text) FROM paid1 r) = (SELECT array_agg(r::text) FROM paid2 r) AS same_rows;
 -- one role never sees another's cached answers
 CREATE ROLE sl_other;
-GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) TO sl_other;
+GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) TO sl_other;
 GRANT SELECT ON clicks TO sl_other;
 SET ROLE sl_other;
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 40, seed => 51);
 RESET ROLE;
 SELECT sim_last_seq() > :seq_after_first AS other_role_paid_again;
 REVOKE ALL ON clicks FROM sl_other;
-REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM sl_other;
+REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM sl_other;
 DROP ROLE sl_other;
 -- cleared, the cache is asked no more
 SELECT samplellm_cache_clear() > 0 AS cleared_entries;

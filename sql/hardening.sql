@@ -5,6 +5,8 @@
 SET client_min_messages = warning;
 -- every request below reaches the simulator (the cache has its own section)
 SET samplellm.cache = off;
+-- one request at a time: the refusal counts in the warnings are exact
+SET samplellm.max_concurrency = 1;
 \getenv sim_url SAMPLELLM_SIM_URL
 SELECT current_user AS superuser_name \gset
 SELECT current_database() AS main_db \gset
@@ -13,11 +15,16 @@ CREATE TABLE typed (a int NOT NULL, b text NOT NULL, ok boolean NOT NULL);
 INSERT INTO typed SELECT i % 17, 'b' || (i % 5), i % 3 = 0 FROM generate_series(1, 120) i;
 CREATE TABLE tgt (LIKE typed);
 CREATE TABLE tgt2 (LIKE typed);
+CREATE TABLE hparent (id int PRIMARY KEY, g text NOT NULL);
+CREATE TABLE hchild (id int PRIMARY KEY, p int NOT NULL REFERENCES hparent, v int NOT NULL);
+INSERT INTO hparent SELECT i, 'g' || (i % 3) FROM generate_series(1, 40) i;
+INSERT INTO hchild SELECT i, 1 + i % 40, i % 9 FROM generate_series(1, 120) i;
 
 -- ===== D1: a grantee's operators never run with another role's rights =====
 CREATE ROLE regress_alice LOGIN;
 CREATE SCHEMA alice AUTHORIZATION regress_alice;
 GRANT SELECT ON typed TO regress_alice;
+GRANT SELECT, INSERT ON hparent, hchild TO regress_alice;
 GRANT SELECT, INSERT ON tgt2 TO regress_alice;
 \set ECHO none
 SELECT format('GRANT EXECUTE ON FUNCTION %s TO regress_alice', p.oid::regprocedure)
@@ -76,6 +83,11 @@ SELECT entries >= 0 AS stats FROM public.samplellm_cache_stats();
 SELECT public.samplellm_cache_clear() >= 0 AS cleared;
 SELECT count(*) > 0 AS own_runs, bool_and(run_by = 'regress_alice') AS only_hers FROM public.samplellm_runs;
 SELECT count(*) >= 0 AS failed_runs FROM public.samplellm_failed_runs();
+SELECT count(*) FROM public.samplellm_generate('public.typed', 5, label => 'ok', seed => 9,
+                                               instructions => 'rows like these');
+SELECT count(*) FROM public.samplellm_generate_related('{public.hparent,public.hchild}', 4, seed => 10);
+DO $$ BEGIN PERFORM count(*) FROM public.samplellm_progress;
+EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END $$;
 SELECT count(*) AS trap_fired_as_other_role FROM alice.canary;
 RESET search_path;
 RESET ROLE;
@@ -95,6 +107,11 @@ SELECT count(*) > 0 AS metrics FROM public.samplellm_evaluate('public.typed', 'p
 SELECT count(*) > 0 AS runs FROM public.samplellm_runs;
 SELECT count(*) >= 0 AS failed_runs FROM public.samplellm_failed_runs();
 SELECT entries >= 0 AS stats FROM public.samplellm_cache_stats();
+SELECT count(*) FROM public.samplellm_generate('public.typed', 5, label => 'ok', seed => 9,
+                                               instructions => 'rows like these');
+SELECT count(*) FROM public.samplellm_generate_related('{public.hparent,public.hchild}', 4, seed => 10);
+DO $$ BEGIN PERFORM count(*) FROM public.samplellm_progress;
+EXCEPTION WHEN object_not_in_prerequisite_state THEN NULL; END $$;
 RESET search_path;
 SELECT count(*) AS trap_fired_as_other_role FROM alice.canary;
 SELECT rolsuper AS alice_is_superuser FROM pg_roles WHERE rolname = 'regress_alice';
@@ -109,7 +126,7 @@ RESET ROLE;
 -- ===== D7: runs belong to a role's OID, not its name =====
 CREATE ROLE regress_ren;
 GRANT SELECT ON typed TO regress_ren;
-GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) TO regress_ren;
+GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) TO regress_ren;
 SET ROLE regress_ren;
 SELECT count(*) FROM samplellm_generate(NULL::typed, 4, seed => 10);
 RESET ROLE;
@@ -118,7 +135,7 @@ SET ROLE regress_ren2;
 SELECT count(*) AS runs_kept_after_rename FROM samplellm_runs;
 RESET ROLE;
 REVOKE ALL ON typed FROM regress_ren2;
-REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM regress_ren2;
+REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM regress_ren2;
 DROP ROLE regress_ren2;
 CREATE ROLE regress_ren2;
 SET ROLE regress_ren2;
@@ -131,7 +148,7 @@ SET samplellm.journal_max_size = '16kB';
 CREATE ROLE regress_flood;
 CREATE ROLE regress_quiet;
 GRANT SELECT ON typed TO regress_flood, regress_quiet;
-GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) TO regress_flood, regress_quiet;
+GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) TO regress_flood, regress_quiet;
 SET samplellm.model = 'sim?status=500';
 SET samplellm.max_retries = 0;
 SET ROLE regress_quiet;
@@ -175,7 +192,7 @@ SELECT count(*) AS quiet_role_runs FROM samplellm_runs WHERE status = 'failed';
 RESET ROLE;
 RESET samplellm.journal_max_size;
 REVOKE ALL ON typed FROM regress_flood, regress_quiet;
-REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM regress_flood, regress_quiet;
+REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM regress_flood, regress_quiet;
 DROP ROLE regress_flood;
 DROP ROLE regress_quiet;
 
@@ -239,7 +256,7 @@ FROM sim_requests() r WHERE (r->>'seq')::int > :seq_before;
 
 -- ===== D6: stored generated columns are computed, never written by the LLM =====
 CREATE TABLE gen (a int NOT NULL, b int NOT NULL, c int GENERATED ALWAYS AS (a * 2 + b) STORED);
-INSERT INTO gen (a, b) SELECT i % 11, i % 7 FROM generate_series(1, 80) i;
+INSERT INTO gen (a, b) SELECT (i * 37) % 1000, (i * 11) % 700 FROM generate_series(1, 80) i;
 SELECT sim_last_seq() AS seq_before \gset
 SELECT count(*) AS rows, count(*) FILTER (WHERE c <> a * 2 + b) AS rows_the_table_cannot_hold
 FROM samplellm_generate(NULL::gen, 30, seed => 13);
@@ -259,13 +276,11 @@ RESET samplellm.provider;
 SET samplellm.cache = on;
 SELECT samplellm_cache_clear() >= 0 AS cleared;
 SELECT entries AS entries_before FROM samplellm_cache_stats() \gset
-SET samplellm.max_concurrency = 1;
 SET samplellm.model = 'sim?content=html';
 SELECT count(*) FROM samplellm_generate(NULL::typed, 3, seed => 14);
 SET samplellm.model = 'sim?content=refusal';
 SELECT count(*) FROM samplellm_generate(NULL::typed, 3, seed => 14);
 RESET samplellm.model;
-RESET samplellm.max_concurrency;
 SELECT entries = :entries_before AS nothing_cached FROM samplellm_cache_stats();
 SELECT count(*) FROM samplellm_generate(NULL::typed, 3, seed => 14);
 SELECT entries > :entries_before AS good_answer_cached FROM samplellm_cache_stats();
@@ -299,13 +314,11 @@ SELECT samplellm_generate_into('typed', 'tgt', 5);
 ROLLBACK;
 -- a shortfall that the condition causes says so
 SET samplellm.max_calls_per_statement = 2;
-SET samplellm.max_concurrency = 1;
 SET samplellm.model = 'sim?break=a,ok';
 SELECT * FROM samplellm_generate(NULL::typed, 100, seed => 16, resample => 'none',
                                  condition => 'a % 2 = CASE WHEN ok THEN 1 ELSE 0 END');
 RESET samplellm.model;
 RESET samplellm.max_calls_per_statement;
-RESET samplellm.max_concurrency;
 
 -- ===== D8: the journal belongs to one database, in a known encoding =====
 SELECT max(run_id) AS last_main_run FROM samplellm_runs \gset
@@ -341,7 +354,7 @@ DROP FUNCTION alice.trap(text), alice.eq_text(text, text), alice.eq_name(name, n
   alice.eq_int8(bigint, bigint), alice.eq_int4(integer, integer), alice.to_regrole(text),
   alice.jsonb_populate_record(anyelement, jsonb), alice.nextval(regclass) CASCADE;
 DROP SCHEMA alice;
-REVOKE ALL ON typed, tgt2 FROM regress_alice;
+REVOKE ALL ON typed, tgt2, hparent, hchild FROM regress_alice;
 \set ECHO none
 SELECT format('REVOKE ALL ON FUNCTION %s FROM regress_alice', p.oid::regprocedure)
 FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
@@ -350,5 +363,5 @@ JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'samplellm' \gexec
 DROP ROLE regress_alice;
 DROP FUNCTION refusal(text);
 DROP VIEW wide_view;
-DROP TABLE typed, tgt, tgt2, wide_seeds, customers, gen, tricky;
+DROP TABLE typed, tgt, tgt2, hchild, hparent, wide_seeds, customers, gen, tricky;
 DROP SEQUENCE typed_seq;

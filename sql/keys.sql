@@ -203,7 +203,7 @@ SELECT sim_last_seq() AS seq_before \gset
 CREATE ROLE regress_keys_reader;
 GRANT USAGE ON SCHEMA keys TO regress_keys_reader;
 GRANT SELECT ON clicks TO regress_keys_reader;
-GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) TO regress_keys_reader;
+GRANT EXECUTE ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) TO regress_keys_reader;
 SET ROLE regress_keys_reader;
 SELECT * FROM samplellm_generate(NULL::clicks, 5);
 RESET ROLE;
@@ -238,7 +238,7 @@ RESET samplellm.model;
 
 REVOKE ALL ON clicks FROM regress_keys_reader;
 REVOKE ALL ON SCHEMA keys FROM regress_keys_reader;
-REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[]) FROM regress_keys_reader;
+REVOKE ALL ON FUNCTION samplellm_generate(anyelement, integer, text, bigint, integer, text, float8, text, text, text[], text) FROM regress_keys_reader;
 DROP ROLE regress_keys_reader;
 RESET search_path;
 DROP SCHEMA keys CASCADE;

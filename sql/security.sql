@@ -19,7 +19,7 @@ GRANT SELECT ON clicks TO regress_sl_user;
 SELECT count(*) > 0 AS has_functions,
        string_agg(p.proname, ', ') FILTER (WHERE p.prosecdef) AS security_definer,
        string_agg(p.proname, ', ') FILTER (WHERE has_function_privilege('public', p.oid, 'EXECUTE')
-         AND p.proname NOT IN ('samplellm_failed_runs', 'samplellm_failed_run_records')) AS executable_by_public
+         AND p.proname NOT IN ('samplellm_failed_runs', 'samplellm_failed_run_records', 'samplellm_progress')) AS executable_by_public
 FROM pg_proc p
 JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
 JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'samplellm';

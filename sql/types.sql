@@ -1,5 +1,7 @@
 -- types: rows come back typed exactly like the source table.
 SET client_min_messages = warning;
+-- one request at a time: the refusal counts in the warnings are exact
+SET samplellm.max_concurrency = 1;
 
 -- 100 rows of int, bigint, numeric, float8, bool, text, varchar(n), date,
 -- timestamptz and an enum, with NOT NULL and CHECK constraints

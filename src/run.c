@@ -240,6 +240,7 @@ sl_run_prepare(SlRun *run, Oid rowtype)
 		(void) set_config_option("intervalstyle", "postgres", PGC_USERSET, PGC_S_SESSION,
 								 GUC_ACTION_SAVE, true, 0, false);
 
+	sl_progress_phase(SL_PHASE_SEEDS);
 	run->t = sl_table_open(rowtype, opt->label);
 	mark_excluded(run->t, opt);
 	if (!run->builtin && !run->estimate_only)
@@ -264,13 +265,14 @@ sl_run_prepare(SlRun *run, Oid rowtype)
 		int			k = 0;
 		int			g;
 
+		sl_progress_phase(SL_PHASE_EXEMPLARS);
 		sl_groups_plan_exemplars(run->groups, run->t, sl_clusters, run->seed);
 		for (g = 0; g < run->groups->ngroups; g++)
 			if (run->groups->groups[g].plan)
 				k = Max(k, run->groups->groups[g].plan->k);
 		run->prompt = sl_prompt_create(run->t, run->target_rows, sl_rows_per_call,
 									   sl_max_tokens, k * sl_exemplars_per_cluster,
-									   sl_context_tokens, opt->condition);
+									   sl_context_tokens, opt->condition, opt->instructions);
 	}
 	run->stage1.t = run->t;
 	run->stage1.validator = run->validator;
@@ -337,10 +339,12 @@ sl_run_execute(SlRun *run)
 	run->pool = sl_pool_create(run->t, run->groups, run->validator);
 	if (run->strata)
 		sl_pool_set_strata(run->pool, run->strata);
+	sl_progress_phase(run->builtin ? SL_PHASE_VALIDATION : SL_PHASE_REQUESTS);
 	if (run->builtin)
 		sl_stage1_builtin(&run->stage1, run->pool, &run->s1);
 	else
 		sl_stage1_llm(&run->stage1, run->pool, &run->s1);
+	sl_progress_phase(SL_PHASE_STAGE2);
 	if (!sl_pool_quotas_met(run->pool, NULL))
 		sl_run_shortfall_error(run);
 	run->pool_rows = sl_pool_rows(run->pool, &run->pool_group);

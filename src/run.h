@@ -44,6 +44,7 @@ typedef struct SlRunOptions
 	const char *per_group;		/* JSON quotas by label value, or NULL */
 	int			nexclude;		/* columns never sent to the LLM */
 	char	  **exclude;
+	const char *instructions;	/* the caller's steering text, or NULL */
 } SlRunOptions;
 
 typedef struct SlRun
@@ -89,6 +90,7 @@ extern void sl_run_options_set_max_seed_rows(SlRunOptions *opt, bool isnull, int
 extern void sl_run_options_set_resample(SlRunOptions *opt, bool isnull, text *v);
 extern void sl_run_options_set_oversample(SlRunOptions *opt, bool isnull, float8 v);
 extern void sl_run_options_set_exclude(SlRunOptions *opt, bool isnull, Datum array);
+extern void sl_run_options_set_instructions(SlRunOptions *opt, bool isnull, text *v);
 /* From the SQL signature (n, label, seed, max_seed_rows, resample,
  * oversample, condition, per_group, exclude) starting at argument first. */
 extern void sl_run_options_parse(FunctionCallInfo fcinfo, int first, SlRunOptions *opt);
@@ -99,6 +101,25 @@ extern SlRun *sl_run_create(MemoryContext parent, const SlRunOptions *opt);
 extern void sl_run_prepare(SlRun *run, Oid rowtype);
 extern void sl_run_execute(SlRun *run);
 extern void sl_run_free(SlRun *run);
+
+/* run_progress.c: the samplellm_progress view (shared memory, no locks) */
+typedef enum SlPhase
+{
+	SL_PHASE_SEEDS = 0,
+	SL_PHASE_EXEMPLARS,
+	SL_PHASE_REQUESTS,
+	SL_PHASE_VALIDATION,
+	SL_PHASE_STAGE2,
+	SL_PHASE_RESULT
+} SlPhase;
+
+extern void sl_progress_install(void);
+extern void sl_progress_begin(const char *source, int64 needed);
+extern void sl_progress_run_id(int64 run_id);
+extern void sl_progress_phase(SlPhase phase);
+extern void sl_progress_stage1(int64 valid, int64 needed, int done, int in_flight,
+							   int retried, int64 tokens);
+extern void sl_progress_end(void);
 
 /* run_record.c */
 extern char *sl_run_json(const SlRun *run, const char *status, int returned);

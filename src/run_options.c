@@ -11,6 +11,7 @@
 #include "catalog/pg_type.h"
 #include "common/pg_prng.h"
 #include "utils/array.h"
+#include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 
 #include "run.h"
@@ -127,6 +128,29 @@ sl_run_options_set_exclude(SlRunOptions *opt, bool isnull, Datum array)
 					 errmsg("exclude must not contain NULL")));
 		opt->exclude[k] = TextDatumGetCString(elems[k]);
 	}
+}
+
+/* Longest instructions text, in characters: steering, not a second prompt. */
+#define MAX_INSTRUCTIONS_CHARS 2000
+
+void
+sl_run_options_set_instructions(SlRunOptions *opt, bool isnull, text *v)
+{
+	char	   *s;
+	int			len;
+
+	opt->instructions = NULL;
+	if (isnull)
+		return;
+	s = text_to_cstring(v);
+	len = pg_mbstrlen(s);
+	if (len > MAX_INSTRUCTIONS_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("instructions are %d characters long, more than %d", len, MAX_INSTRUCTIONS_CHARS),
+				 errhint("Say what the rows should be like in a sentence or two: the table's description and real rows are sent anyway.")));
+	if (len > 0)
+		opt->instructions = s;
 }
 
 void

@@ -104,6 +104,11 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 		appendStringInfoString(&buf, "null");
 	else
 		escape_json(&buf, sl_model ? sl_model : "");
+	/* the caller's instructions, as a hash: they can carry what no log should */
+	if (run->opt.instructions)
+		appendStringInfo(&buf, ", \"instructions_hash\": \"%08x\"",
+						 (uint32) hash_bytes((const unsigned char *) run->opt.instructions,
+											 strlen(run->opt.instructions)));
 	if (run->prompt)
 		appendStringInfo(&buf, ", \"prompt_hash\": \"%08x\"",
 						 (uint32) hash_bytes((const unsigned char *) run->prompt->system,
@@ -253,6 +258,39 @@ sl_run_shortfall_error(const SlRun *run)
 	pg_unreachable();
 }
 
+/*
+ * Quiet by default (the summary goes at samplellm.summary_level, debug1),
+ * but a WARNING when a successful run shows something really wrong: most
+ * candidates refused, the call budget nearly spent, or stage 2's weights
+ * on a handful of candidates.
+ */
+static void
+warn_if_wrong(const SlRun *run)
+{
+	StringInfoData why;
+	int64		rejected = rejected_total(run);
+
+	initStringInfo(&why);
+	if (run->s1.received > 0 && rejected * 2 > run->s1.received)
+		appendStringInfo(&why, "%s" INT64_FORMAT " of " INT64_FORMAT " candidate rows were refused",
+						 why.len ? "; " : "", rejected, run->s1.received);
+	if (!run->builtin && run->s1.http.attempts * 5 >= (int64) sl_max_calls * 4)
+		appendStringInfo(&why, "%s%d of samplellm.max_calls_per_statement (%d) calls were spent",
+						 why.len ? "; " : "", run->s1.http.attempts, sl_max_calls);
+	if (!run->builtin && sl_max_tokens_total > 0 &&
+		(run->s1.prompt_tokens + run->s1.completion_tokens) * 5 >= (int64) sl_max_tokens_total * 4)
+		appendStringInfo(&why, "%s" INT64_FORMAT " of samplellm.max_tokens_per_statement (%d) tokens were spent",
+						 why.len ? "; " : "", run->s1.prompt_tokens + run->s1.completion_tokens,
+						 sl_max_tokens_total);
+	if (run->s2_ran && run->nchosen >= 20 && run->s2.ess * 10 < run->nchosen)
+		appendStringInfo(&why, "%sstage 2's weights sit on %.0f effective candidates for %d rows",
+						 why.len ? "; " : "", run->s2.ess, run->nchosen);
+	if (why.len)
+		ereport(WARNING,
+				(errmsg("samplellm: the run succeeded, but %s", why.data),
+				 errhint("samplellm_last_run() and samplellm_runs have the figures.")));
+}
+
 /* Records the run for samplellm_last_run() and prints its summary. */
 void
 sl_run_report(const SlRun *run)
@@ -262,6 +300,7 @@ sl_run_report(const SlRun *run)
 	int			pool = run->pool_rows ? run->pool_rows->nrows : 0;
 
 	remember_run(run, "ok", returned);
+	warn_if_wrong(run);
 	if (sl_summary_level < client_min_messages && sl_summary_level < log_min_messages)
 		return;
 	initStringInfo(&msg);
@@ -271,9 +310,10 @@ sl_run_report(const SlRun *run)
 						 returned, run->s1.requests, run->s1.requests == 1 ? "" : "es",
 						 run->s1.received, rejected_total(run));
 	else
-		appendStringInfo(&msg, "samplellm: %d rows from %d LLM calls (%d retries%s); " INT64_FORMAT
+		appendStringInfo(&msg, "samplellm: %d rows from %d LLM call%s (%d retr%s%s); " INT64_FORMAT
 						 " candidates, " INT64_FORMAT " rejected (",
-						 returned, run->s1.http.attempts, run->s1.http.retries,
+						 returned, run->s1.http.attempts, run->s1.http.attempts == 1 ? "" : "s",
+						 run->s1.http.retries, run->s1.http.retries == 1 ? "y" : "ies",
 						 run->s1.cached > 0 ? psprintf(", %d answers from the cache", run->s1.cached) : "",
 						 run->s1.received, rejected_total(run));
 	append_reasons(&msg, run);

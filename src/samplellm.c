@@ -17,6 +17,7 @@
 
 #include "llm.h"
 #include "ledger.h"
+#include "run.h"
 #include "llm.h"
 #include "samplellm.h"
 
@@ -42,7 +43,7 @@ double		sl_temperature = 0.1;
 double		sl_top_p = 0.9;
 int			sl_clusters = 5;
 int			sl_exemplars_per_cluster = 2;
-int			sl_summary_level = NOTICE;
+int			sl_summary_level = DEBUG1;
 double		sl_oversample = 3.0;
 double		sl_threshold = 0.5;
 int			sl_max_cluster_size = 4;
@@ -339,7 +340,7 @@ _PG_init(void)
 	DefineCustomEnumVariable("samplellm.summary_level",
 							 "Sets the message level of the summary printed after each call.",
 							 NULL,
-							 &sl_summary_level, NOTICE, summary_level_options,
+							 &sl_summary_level, DEBUG1, summary_level_options,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 
@@ -368,6 +369,9 @@ _PG_init(void)
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 
+	/* the progress view's slots: only a preloaded library can reserve them */
+	if (process_shared_preload_libraries_in_progress)
+		sl_progress_install();
 	sl_cache_define_gucs();
 	sl_journal_define_gucs();
 	MarkGUCPrefixReserved("samplellm");

@@ -84,6 +84,9 @@ samplellm_estimate(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("source must not be null")));
 	sl_run_options_parse(fcinfo, 1, &opt);
+	if (PG_NARGS() > 10)
+		sl_run_options_set_instructions(&opt, PG_ARGISNULL(10),
+										PG_ARGISNULL(10) ? NULL : PG_GETARG_TEXT_PP(10));
 	InitMaterializedSRF(fcinfo, 0);
 	run = sl_run_create(rsinfo->econtext->ecxt_per_query_memory, &opt);
 	run->estimate_only = true;

@@ -11,7 +11,12 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
 #include "access/relation.h"
+#include "catalog/namespace.h"
+#include "nodes/makefuncs.h"
+#include "utils/fmgroids.h"
+#include "utils/regproc.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -56,13 +61,24 @@ sl_sql_run_recorded(MemoryContext parent, Oid rowtype, const SlRunOptions *opt,
 	 * Checks, seeds, exemplars and prompt: a call refused here has cost
 	 * nothing and is not a run, so it leaves no record.
 	 */
-	run = sl_run_create(parent, opt);
-	MemoryContextSwitchTo(run->cxt);
-	sl_run_prepare(run, rowtype);
-	if (emit->prepared)
-		emit->prepared(emit->arg, run);
-	MemoryContextSwitchTo(old);
+	sl_progress_begin(rec.source, opt->n);
+	PG_TRY();
+	{
+		run = sl_run_create(parent, opt);
+		MemoryContextSwitchTo(run->cxt);
+		sl_run_prepare(run, rowtype);
+		if (emit->prepared)
+			emit->prepared(emit->arg, run);
+		MemoryContextSwitchTo(old);
+	}
+	PG_CATCH();
+	{
+		sl_progress_end();
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
 	rec.run_id = sl_ledger_next_id();
+	sl_progress_run_id(rec.run_id);
 
 	PG_TRY();
 	{
@@ -75,6 +91,7 @@ sl_sql_run_recorded(MemoryContext parent, Oid rowtype, const SlRunOptions *opt,
 		sl_run_execute(run);
 
 		pool = run->pool_rows;
+		sl_progress_phase(SL_PHASE_RESULT);
 		values = palloc(sizeof(Datum) * run->t->ncols);
 		isnull = palloc(sizeof(bool) * run->t->ncols);
 		if (emit->begin)
@@ -104,6 +121,7 @@ sl_sql_run_recorded(MemoryContext parent, Oid rowtype, const SlRunOptions *opt,
 
 		/* Record the failure, then re-raise the error as it was. */
 		MemoryContextSwitchTo(old);
+		sl_progress_end();
 		edata = CopyErrorData();
 		FlushErrorState();
 		PG_TRY();
@@ -122,6 +140,7 @@ sl_sql_run_recorded(MemoryContext parent, Oid rowtype, const SlRunOptions *opt,
 	}
 	PG_END_TRY();
 
+	sl_progress_end();
 	sl_run_report(run);
 	sl_run_free(run);
 	return rec.run_id;
@@ -165,6 +184,9 @@ samplellm_generate(PG_FUNCTION_ARGS)
 	SlEmitter	em;
 
 	sl_run_options_parse(fcinfo, 1, &opt);
+	if (PG_NARGS() > 10)
+		sl_run_options_set_instructions(&opt, PG_ARGISNULL(10),
+										PG_ARGISNULL(10) ? NULL : PG_GETARG_TEXT_PP(10));
 	(void) sl_source_relid(rowtype);
 	sl_ledger_check_ready("samplellm_generate");
 	InitMaterializedSRF(fcinfo, 0);
@@ -177,6 +199,122 @@ samplellm_generate(PG_FUNCTION_ARGS)
 	em.arg = &te;
 	(void) sl_sql_run_recorded(rsinfo->econtext->ecxt_per_query_memory, rowtype, &opt,
 						NULL, NULL, &em);
+	return (Datum) 0;
+}
+
+/* ---- samplellm_generate(text, ...) RETURNS SETOF jsonb ---- */
+
+typedef struct JsonEmit
+{
+	ReturnSetInfo *rsinfo;
+	TupleDesc	rowdesc;		/* the source's row type */
+	FmgrInfo	to_jsonb;		/* to_jsonb(anyelement) of that row type */
+	Datum	   *values;
+	bool	   *nulls;
+} JsonEmit;
+
+static void
+emit_jsonb(void *arg, const SlRun *run, Datum *values, bool *isnull)
+{
+	JsonEmit   *je = arg;
+	int			natts = je->rowdesc->natts;
+	HeapTuple	tup;
+	Datum		row;
+	Datum		out;
+	bool		outnull = false;
+	int			c;
+
+	memset(je->nulls, true, sizeof(bool) * natts);
+	for (c = 0; c < run->t->ncols; c++)
+	{
+		int			a = run->t->cols[c].attnum - 1;
+
+		je->values[a] = values[c];
+		je->nulls[a] = isnull[c];
+	}
+	tup = heap_form_tuple(je->rowdesc, je->values, je->nulls);
+	row = HeapTupleGetDatum(tup);
+	/* exactly what to_jsonb() of the typed row gives: keys, formats, NULLs */
+	out = FunctionCall1(&je->to_jsonb, row);
+	tuplestore_putvalues(je->rsinfo->setResult, je->rsinfo->setDesc, &out, &outnull);
+	heap_freetuple(tup);
+}
+
+PG_FUNCTION_INFO_V1(samplellm_generate_jsonb);
+
+/*
+ * samplellm_generate('clicks', n, ...): the literal form.  PostgreSQL cannot
+ * type a result by a table's name, so each row comes as one jsonb object;
+ * same options, checks and run record as the typed form.
+ */
+Datum
+samplellm_generate_jsonb(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	SlRunOptions opt;
+	JsonEmit	je;
+	SlEmitter	em;
+	char	   *name;
+	Oid			relid;
+	Oid			rowtype;
+	FuncExpr   *call;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("source must not be null")));
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+#if PG_VERSION_NUM >= 160000
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name, NULL)),
+							 AccessShareLock, true);
+#else
+	relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(name)),
+							 AccessShareLock, true);
+#endif
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation \"%s\" does not exist", name),
+				 errhint("Name a table, view, materialized view or foreign table, as in samplellm_generate('clicks', 100).")));
+	sl_sql_check_source(relid);
+	rowtype = get_rel_type_id(relid);
+	sl_run_options_parse(fcinfo, 1, &opt);
+	sl_run_options_set_instructions(&opt, PG_ARGISNULL(10),
+									PG_ARGISNULL(10) ? NULL : PG_GETARG_TEXT_PP(10));
+	sl_ledger_check_ready("samplellm_generate");
+	/* SETOF jsonb: a one-column result of our own (there is no row type to read) */
+	{
+		MemoryContext old = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+		TupleDesc	desc = CreateTemplateTupleDesc(1);
+
+		if (!(rsinfo->allowedModes & SFRM_Materialize))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("materialize mode required, but it is not allowed in this context")));
+		TupleDescInitEntry(desc, (AttrNumber) 1, "samplellm_generate", JSONBOID, -1, 0);
+		rsinfo->returnMode = SFRM_Materialize;
+		rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+		rsinfo->setDesc = desc;
+		MemoryContextSwitchTo(old);
+	}
+
+	memset(&je, 0, sizeof(je));
+	je.rsinfo = rsinfo;
+	je.rowdesc = lookup_rowtype_tupdesc_copy(rowtype, -1);
+	je.values = palloc(sizeof(Datum) * Max(je.rowdesc->natts, 1));
+	je.nulls = palloc(sizeof(bool) * Max(je.rowdesc->natts, 1));
+	/* to_jsonb is polymorphic: it reads its argument's type from the call */
+	call = makeFuncExpr(F_TO_JSONB, JSONBOID,
+						list_make1(makeNullConst(rowtype, -1, InvalidOid)),
+						InvalidOid, InvalidOid, COERCE_EXPLICIT_CALL);
+	fmgr_info(F_TO_JSONB, &je.to_jsonb);
+	je.to_jsonb.fn_expr = (Node *) call;
+
+	memset(&em, 0, sizeof(em));
+	em.row = emit_jsonb;
+	em.arg = &je;
+	(void) sl_sql_run_recorded(rsinfo->econtext->ecxt_per_query_memory, rowtype, &opt,
+							   NULL, NULL, &em);
 	return (Datum) 0;
 }
 
@@ -207,6 +345,9 @@ samplellm_generate_into(PG_FUNCTION_ARGS)
 	target = PG_GETARG_OID(1);
 	sl_run_options_parse(fcinfo, 2, &opt);
 	key = PG_ARGISNULL(11) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(11));
+	if (PG_NARGS() > 12)
+		sl_run_options_set_instructions(&opt, PG_ARGISNULL(12),
+										PG_ARGISNULL(12) ? NULL : PG_GETARG_TEXT_PP(12));
 	sl_sql_check_source(source);
 	target_name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(target)),
 											 get_rel_name(target));

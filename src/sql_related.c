@@ -467,6 +467,8 @@ samplellm_generate_related(PG_FUNCTION_ARGS)
 	sl_run_options_set_max_seed_rows(&base, PG_ARGISNULL(4), PG_ARGISNULL(4) ? 0 : PG_GETARG_INT32(4));
 	sl_run_options_set_resample(&base, PG_ARGISNULL(5), PG_ARGISNULL(5) ? NULL : PG_GETARG_TEXT_PP(5));
 	sl_run_options_set_oversample(&base, PG_ARGISNULL(6), PG_ARGISNULL(6) ? 0 : PG_GETARG_FLOAT8(6));
+	if (PG_NARGS() > 8)
+		sl_run_options_set_instructions(&base, PG_ARGISNULL(8), PG_ARGISNULL(8) ? NULL : PG_GETARG_TEXT_PP(8));
 
 	deconstruct_array(tables, REGCLASSOID, sizeof(Oid), true, TYPALIGN_INT, &elems, &nulls, &ntabs);
 	if (ntabs == 0)

@@ -64,6 +64,7 @@ typedef struct SlPrompt
 	char	   *description;	/* the table, from the catalog and the seeds */
 	char	   *schema;			/* JSON Schema of the answer */
 	char	   *exemplar_header;	/* JSON array of column names */
+	char	   *instructions;	/* the caller's instruction, escaped, or NULL */
 	int			rows_per_call;
 	int			max_tokens;
 	int			max_exemplars;	/* per request, after the context budget */
@@ -81,7 +82,7 @@ typedef struct SlPrompt
 extern SlPrompt *sl_prompt_create(const SlTable *t, const SlRowSet *seeds,
 								  int rows_per_call, int max_tokens,
 								  int nexemplars, int context_tokens,
-								  const char *condition);
+								  const char *condition, const char *instructions);
 
 /*
  * The JSON body of one chat-completion request asking for nrows rows, with

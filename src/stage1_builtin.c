@@ -21,6 +21,7 @@
 #include "utils/memutils.h"
 
 #include "builtin.h"
+#include "run.h"
 #include "stage1.h"
 
 /* Proposal rounds of one group before giving up with the shortfall error. */
@@ -88,6 +89,8 @@ sl_stage1_builtin(const SlStage1 *in, SlPool *pool, SlStage1Stats *st)
 						   sl_stream_seed(in->seed, SL_STREAM_BUILTIN_BATCH, SL_REQUEST_INDEX(g, k)));
 			sl_pool_put(pool, g, k, rows);
 			sl_limit_check_context(in->cxt, "generating candidates");
+			sl_progress_stage1(sl_pool_valid(pool), need + sl_pool_have(pool, g),
+							   st->requests, 0, 0, 0);
 		}
 		if (st->stop)
 			break;

@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 
 #include "samplellm.h"
+#include "run.h"
 #include "stage1.h"
 
 #define PROGRESS_INTERVAL_MS 5000
@@ -199,6 +200,20 @@ sl_llm_request_body(const SlStage1 *in, int g, int k, bool with_schema)
 						  with_schema);
 }
 
+/* What the samplellm_progress view shows of stage 1. */
+static void
+progress(const Llm *llm)
+{
+	int64		needed = 0;
+	int			g;
+
+	for (g = 0; g < llm->in->groups->ngroups; g++)
+		needed += llm->in->groups->groups[g].target;
+	sl_progress_stage1(sl_pool_valid(llm->pool), needed, llm->answered,
+					   llm->st->requests - llm->answered, llm->st->http.retries,
+					   llm->st->prompt_tokens + llm->st->completion_tokens);
+}
+
 /* ---- answers ---- */
 
 /*
@@ -244,6 +259,7 @@ take_answer(Llm *llm, const LlmRequest *rq, const char *body, size_t len, bool *
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(llm->respcxt);
 	sl_limit_check_context(in->cxt, "collecting candidates");
+	progress(llm);
 
 	now = GetCurrentTimestamp();
 	if (TimestampDifferenceExceeds(llm->last_progress, now, PROGRESS_INTERVAL_MS))

@@ -496,7 +496,7 @@ row_chars(const SlTable *t, const SlRowSet *seeds, bool as_object)
 SlPrompt *
 sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 				 int max_tokens, int nexemplars, int context_tokens,
-				 const char *condition)
+				 const char *condition, const char *instructions)
 {
 	SlPrompt   *p = palloc0(sizeof(SlPrompt));
 	StringInfoData buf;
@@ -514,10 +514,23 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	append_column_names(&buf, t);
 	appendStringInfoChar(&buf, ']');
 	p->exemplar_header = buf.data;
+	if (instructions)
+	{
+		/*
+		 * The caller's own steering (Select AI's user_prompt): outside the
+		 * data blocks, as an instruction, but escaped like data so that it
+		 * cannot fake a block of its own.
+		 */
+		initStringInfo(&buf);
+		appendStringInfoString(&buf, "\n\nThe person who asked for these rows adds this instruction; follow it wherever it does not contradict the table's rules: ");
+		sl_append_data_text(&buf, instructions);
+		p->instructions = buf.data;
+	}
 
 	ex_tokens = row_chars(t, seeds, false) / CHARS_PER_TOKEN;
 #define FIXED_TOKENS() ((strlen(p->system) + strlen(p->description) + strlen(p->schema) + \
-						 strlen(p->exemplar_header) + PROMPT_FRAMING_CHARS) / CHARS_PER_TOKEN)
+						 strlen(p->exemplar_header) + (p->instructions ? strlen(p->instructions) : 0) + \
+						 PROMPT_FRAMING_CHARS) / CHARS_PER_TOKEN)
 	fixed_tokens = FIXED_TOKENS();
 	p->max_exemplars = nexemplars;
 	p->max_tokens = max_tokens;
@@ -588,6 +601,8 @@ sl_prompt_body(const SlPrompt *p, const SlRowSet *seeds, const int *exemplars,
 	appendStringInfoString(&user, "</exemplars>");
 	if (references)
 		appendStringInfoString(&user, references);
+	if (p->instructions)
+		appendStringInfoString(&user, p->instructions);
 	appendStringInfo(&user, "\n\nWrite exactly %d new rows.", nrows);
 	if (t->label_col >= 0)
 	{

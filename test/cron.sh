@@ -22,7 +22,7 @@ trap sl_teardown EXIT
 }
 export PGPORT=${PGPORT:-54395}
 sl_build_install
-sl_start_cluster "shared_preload_libraries = 'pg_cron'" \
+sl_start_cluster "shared_preload_libraries = 'pg_cron,samplellm'" \
 	"cron.database_name = 'postgres'" "cron.use_background_workers = on" \
 	"max_worker_processes = 16" "session_preload_libraries = 'samplellm'"
 sl_start_sim --seed 1

@@ -55,6 +55,15 @@ sl_start_sim() {
 	sl_log "LLM simulator (a test double, not an LLM) at $SAMPLELLM_SIM_URL"
 }
 
+# sl_restart_cluster [extra postgresql.conf lines...]: the same cluster,
+# restarted with more settings (e.g. shared_preload_libraries).
+sl_restart_cluster() {
+	local line
+	for line in "$@"; do echo "$line"; done >>"$SL_TMP/data/postgresql.conf"
+	runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SL_TMP/data" -l "$SL_TMP/server.log" \
+		-w -t 60 -m fast restart >/dev/null || { tail -20 "$SL_TMP/server.log" >&2; return 1; }
+}
+
 sl_teardown() {
 	if [ -n "${SL_SIM_PID:-}" ]; then kill "$SL_SIM_PID" 2>/dev/null; wait "$SL_SIM_PID" 2>/dev/null; fi
 	if [ -n "${SL_TMP:-}" ] && [ -d "$SL_TMP" ]; then
