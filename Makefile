@@ -90,3 +90,9 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild every object when a header changes.
 $(OBJS): $(wildcard src/*.h)
+
+# `make installcheck` works against any running server with the extension
+# installed: the regression tests talk to the project's LLM simulator, which
+# test/with_sim.sh starts (and stops) around pg_regress unless test/run.sh
+# already runs one.
+pg_regress_installcheck := $(patsubst %/pg_regress,$(CURDIR)/test/with_sim.sh %/pg_regress,$(pg_regress_installcheck))
