@@ -197,6 +197,19 @@ FROM grid g;
 SELECT count(*) > 0 AS shown FROM sim_requests() r
 WHERE sim_user_message(r) LIKE '%<references>%"user_id"%' AND (r->>'seq')::int > :seq_before;
 
+-- the built-in generator fills every new parent's children too (it once
+-- asked for nothing forever once the rows, not the strata, were enough)
+SET samplellm.provider = 'builtin';
+SET statement_timeout = '60s';
+CREATE TEMP TABLE users_before2 AS SELECT id FROM users;
+SELECT source, rows_inserted FROM samplellm_generate_related('{users,clicks}', 20, labels => '{clicks.clicked}', seed => 21)
+ORDER BY source::text;
+SELECT count(DISTINCT c.user_id) AS new_users_with_clicks,
+       count(*) FILTER (WHERE c.item_id NOT IN (SELECT id FROM items)) AS dangling_items
+FROM clicks c WHERE c.user_id NOT IN (SELECT id FROM users_before2);
+RESET statement_timeout;
+RESET samplellm.provider;
+
 -- bad input, before any request
 SELECT sim_last_seq() AS seq_before \gset
 \set VERBOSITY default
