@@ -104,10 +104,11 @@ FROM public.clicks c;
 SELECT * FROM samplellm_generate_related('{users,clicks}', 50, labels => '{clicks.clicked}', seed => 10)
 ORDER BY source::text;
 \echo == clicks per user, real and new; references that dangle
-SELECT u.user_id > 150 AS new_user, count(DISTINCT u.user_id) AS users,
-       round(count(c.click_id)::numeric / count(DISTINCT u.user_id), 2) AS clicks_per_user,
-       round(avg(c.clicked::int), 3) AS click_rate
-FROM users u LEFT JOIN clicks c USING (user_id) GROUP BY 1 ORDER BY 1;
+SELECT new_user, count(*) AS users, round(avg(k), 2) AS mean_clicks, round(stddev(k), 2) AS sd_clicks,
+       max(k) AS max_clicks, round(sum(clicked) / sum(k), 3) AS click_rate
+FROM (SELECT u.user_id > 150 AS new_user, count(c.click_id) AS k, sum(c.clicked::int) AS clicked
+      FROM users u LEFT JOIN clicks c USING (user_id) GROUP BY u.user_id) per_user
+GROUP BY new_user ORDER BY new_user;
 SELECT count(*) AS dangling_references FROM clicks c
 WHERE NOT EXISTS (SELECT 1 FROM items i WHERE i.item_id = c.item_id)
    OR NOT EXISTS (SELECT 1 FROM users u WHERE u.user_id = c.user_id);
