@@ -63,6 +63,9 @@ PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
 REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security hardening keys firsthour
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
+# setup (the simulator's endpoint, the shared tables) comes first, also when
+# one test is picked: `make installcheck REGRESS=builtin` runs setup, builtin.
+override REGRESS := setup $(filter-out setup,$(REGRESS))
 
 # Our own code is -Werror clean; third-party headers come in through
 # src/*_prelude.h with their warnings suppressed.
