@@ -189,7 +189,10 @@ WITH real_counts AS (SELECT count(c.id) AS k FROM users_before u
                      GROUP BY u.id),
      new_counts AS (SELECT count(c.id) AS k FROM new_u u LEFT JOIN new_c c ON c.user_id = u.id GROUP BY u.id),
      grid AS (SELECT DISTINCT k FROM real_counts UNION SELECT DISTINCT k FROM new_counts)
-SELECT abs((SELECT avg(k) FROM real_counts) - (SELECT avg(k) FROM new_counts)) < 3 AS mean_kept,
+SELECT round((SELECT avg(k) FROM real_counts), 1) AS real_mean, round((SELECT avg(k) FROM new_counts), 1) AS new_mean,
+       abs((SELECT avg(k) FROM real_counts) - (SELECT avg(k) FROM new_counts)) < 3 AS mean_kept,
+       round(max(abs((SELECT avg((r.k <= g.k)::int) FROM real_counts r) -
+                     (SELECT avg((c.k <= g.k)::int) FROM new_counts c)))::numeric, 2) AS ks,
        max(abs((SELECT avg((r.k <= g.k)::int) FROM real_counts r) -
                (SELECT avg((c.k <= g.k)::int) FROM new_counts c))) < 0.35 AS ks_close
 FROM grid g;
