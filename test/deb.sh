@@ -89,12 +89,12 @@ check "no file outside PostgreSQL 15's folders, the docs and lintian's" \
 	bash -c '! grep -vE "^\./(\$|usr/\$|usr/(lib|share)/\$|usr/lib/postgresql/|usr/share/postgresql/|usr/share/doc/|usr/share/lintian/)" <<<"$1"' _ "$contents"
 if command -v lintian >/dev/null; then
 	sl_log "lintian (informational)"
-	lintian --no-tag-display-limit "$out/$deb" || true
+	lintian --tag-display-limit 0 "$out/$deb" || true
 fi
 [ -n "$build_only" ] && exit $status
 
 # Install: the package's files replace whatever `make install` left.
-root=$(cd "$PG_BIN/../../../.." && pwd)
+root=$(cd "$PG_BIN/../../../../.." && pwd)
 pkglib=$("$PG_CONFIG" --pkglibdir)
 ext=$("$PG_CONFIG" --sharedir)/extension
 if [ "$root/usr/lib/postgresql/15/lib" != "$pkglib" ]; then
