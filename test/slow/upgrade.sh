@@ -64,7 +64,7 @@ expect "old release's version" "0.1.0" "$old_version"
 sl_start_cluster || { fail "cluster"; install_new; exit 1; }
 sl_start_sim --seed 1 || { fail "simulator"; install_new; exit 1; }
 requests() { grep -c . "$SIM_LOG" 2>/dev/null || echo 0; }
-q() { psql -X -v ON_ERROR_STOP=1 -qAt -d "$@"; }
+q() { PGOPTIONS="-c client_min_messages=warning" psql -X -v ON_ERROR_STOP=1 -qAt -d "$@"; }
 
 q postgres -c "CREATE DATABASE upg" -c "CREATE DATABASE fresh" >/dev/null
 for db in upg fresh; do
@@ -84,6 +84,8 @@ SELECT i % 40, (ARRAY['mobile', 'desktop', 'tablet'])[1 + i % 3],
 FROM generate_series(1, 200) i;
 CREATE TABLE clicks_copy (LIKE clicks);
 CREATE TABLE clicks_user (LIKE clicks);
+-- a user's view on the extension's: the update must not need to drop it
+CREATE VIEW my_runs AS SELECT run_id, idempotency_key FROM samplellm_runs;
 CREATE ROLE regress_upgrade_user;
 GRANT SELECT ON clicks TO regress_upgrade_user;
 GRANT SELECT, INSERT ON clicks_user TO regress_upgrade_user;
@@ -101,6 +103,7 @@ ledger_sql="SELECT run_id, run_by, started_at, finished_at, source, target, n_re
   status, error, idempotency_key, details FROM samplellm_run_ledger ORDER BY run_id"
 ledger_before=$(q upg -c "$ledger_sql")
 runs_before=$(q upg -c "SELECT run_id, run_by, target, n_returned, status, idempotency_key FROM samplellm_runs ORDER BY run_id")
+runs_keys=$(q upg -c "SELECT run_id, idempotency_key FROM samplellm_runs ORDER BY run_id")
 cache_before=$(q upg -c "SELECT entries, bytes FROM samplellm_cache_stats()")
 copy_before=$(q upg -c "SELECT count(*), md5(string_agg(c::text, ',' ORDER BY c::text)) FROM clicks_copy c")
 user_before=$(q upg -c "SELECT count(*), md5(string_agg(c::text, ',' ORDER BY c::text)) FROM clicks_user c")
@@ -211,6 +214,8 @@ expect "every ledger row owned by its role's OID" "0" \
 	             WHERE r.rolname IS DISTINCT FROM l.run_by")"
 expect "the ordinary role sees only its own run" "$run_user|user-1" \
 	"$(q upg -c "SET ROLE regress_upgrade_user" -c "SELECT run_id, idempotency_key FROM samplellm_runs")"
+expect "a user's view on samplellm_runs still reads" "$runs_keys" \
+	"$(q upg -c "SELECT run_id, idempotency_key FROM my_runs ORDER BY run_id")"
 expect "cache entries and bytes unchanged" "$cache_before" "$(q upg -c "SELECT entries, bytes FROM samplellm_cache_stats()")"
 
 # 6. The idempotent calls: the 0.1.0 run ids, no request, no row.
@@ -236,11 +241,12 @@ n0=$(requests)
 expect "its rerun" 20 "$(q upg -c "$gen")"
 expect "the rerun replays the cache: no LLM request" "$n0" "$(requests)"
 expect "the literal form" 5 "$(q upg -c "SELECT count(*) FROM samplellm_generate('clicks', 5, label => 'clicked', seed => 8)")"
-expect "a new keyed run" 1 \
-	"$(q upg -c "SELECT count(*) FROM (SELECT samplellm_generate_into('clicks', 'clicks_copy', 5, label => 'clicked',
-	               seed => 9, idempotency_key => 'nightly-2') AS id) s
-	             JOIN samplellm_run_ledger l ON l.run_id = s.id AND l.run_by_oid = 'postgres'::regrole")"
-expect "ledger rows after the new runs" 6 "$(q upg -c "SELECT count(*) FROM samplellm_run_ledger")"
+id=$(q upg -c "SELECT samplellm_generate_into('clicks', 'clicks_copy', 5, label => 'clicked', seed => 9,
+                idempotency_key => 'nightly-2')")
+expect "a new keyed run, recorded with its role's OID" "postgres|nightly-2" \
+	"$(q upg -c "SELECT run_by_oid::regrole, idempotency_key FROM samplellm_run_ledger WHERE run_id = '$id'")"
+# 3 runs at 0.1.0; 2 generate, 1 literal form, 1 generate_into since
+expect "ledger rows after the new runs" 7 "$(q upg -c "SELECT count(*) FROM samplellm_run_ledger")"
 
 sl_check_server_log || fail "the server log shows a crashed backend"
 q postgres -c "DROP DATABASE upg" -c "DROP DATABASE fresh" -c "DROP ROLE regress_upgrade_user" >/dev/null ||
