@@ -90,3 +90,13 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild every object when a header changes.
 $(OBJS): $(wildcard src/*.h)
+
+# The PGXN source distribution: the committed HEAD as
+# samplellm-<version>.zip, after checking that every file states the same
+# version (test/check_release.py).  See docs/packaging.md.
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+dist:
+	python3 test/check_release.py
+	git archive --format=zip --prefix=$(DISTNAME)/ --output=$(DISTNAME).zip HEAD
+	@echo "$(DISTNAME).zip: the committed HEAD (uncommitted changes are not in it)"
+.PHONY: dist
