@@ -211,7 +211,11 @@ RESET samplellm.max_retries;
 RESET samplellm.model;
 SET ROLE sl_u1;
 SELECT count(*) AS own_runs, bool_and(run_by = 'sl_u1') AS all_mine FROM samplellm_runs;
+-- the model is recorded only for callers who may read samplellm.model:
+-- not in sl_u1's run, even for a superuser; in the superuser's own runs
+SELECT model, provider FROM samplellm_runs;
 RESET ROLE;
+SELECT run_by, model FROM samplellm_runs WHERE run_by = 'sl_u1' OR run_id = :run_id ORDER BY run_id;
 SET ROLE sl_u2;
 SELECT count(*) AS own_runs FROM samplellm_runs;
 RESET ROLE;

@@ -130,6 +130,11 @@ SELECT samplellm_last_run()->'retries' AS retries, samplellm_last_run()->'rate_l
 SET samplellm.model = 'sim?fail=500:1,502:1';
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 10, seed => 27);
 SELECT samplellm_last_run()->'retries' AS retries;
+-- 408 (request timeout) and 409 (conflict) are retried too, as OpenAI advises
+SET samplellm.model = 'sim?fail=408:1,409:1';
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 10, seed => 31);
+SELECT (samplellm_last_run()->>'retries')::int = 2 * (samplellm_last_run()->>'requests')::int AS two_retries_per_request,
+       (samplellm_last_run()->>'calls')::int = 3 * (samplellm_last_run()->>'requests')::int AS three_attempts_each;
 SET samplellm.model = 'sim?fail=503:-1';
 SELECT * FROM samplellm_generate(NULL::clicks, 10, seed => 28);
 SET samplellm.model = 'sim?quota=1';
