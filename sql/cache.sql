@@ -70,13 +70,15 @@ CREATE FUNCTION cache_files() RETURNS SETOF text LANGUAGE sql AS $$
   FROM pg_ls_dir('pg_samplellm/cache') r, pg_ls_dir('pg_samplellm/cache/' || r) p,
        pg_ls_dir('pg_samplellm/cache/' || r || '/' || p) f
   WHERE f !~ '^\.' $$;
-CREATE FUNCTION cache_overwrite(path text, contents text) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-  EXECUTE format('COPY (SELECT %L) TO %L', contents, current_setting('data_directory') || '/' || path);
-END $$;
+-- (adminpack's pg_file_write writes the bytes as given, in the data directory)
+CREATE EXTENSION adminpack;
+CREATE FUNCTION cache_overwrite(path text, contents text) RETURNS void LANGUAGE sql AS $$
+  SELECT pg_file_unlink(path) FROM pg_stat_file(path, true) s WHERE s.size IS NOT NULL;
+  SELECT pg_file_write(path, contents, false) $$;
 
 -- Corrupt entries are misses, are deleted, and are stored afresh: garbage,
--- and an entry cut after its header line.
+-- an entry cut after its header line, and one with a byte of its body
+-- changed (same size: only the CRC-32C tells).
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 34, resample => 'none');
 SELECT count(*) AS files FROM cache_files();
 SELECT cache_overwrite(f, 'garbage') FROM cache_files() f;
@@ -85,10 +87,16 @@ SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 34, resample =>
 SELECT sim_last_seq() = :seq_before + 1 AS garbage_was_a_miss,
        (SELECT bool_and(encode(substring(pg_read_binary_file(f) FROM 1 FOR 15), 'escape') = 'samplellm-cache')
         FROM cache_files() f) AS stored_afresh;
-SELECT cache_overwrite(f, split_part(pg_read_file(f), E'\n', 1)) FROM cache_files() f;
+SELECT cache_overwrite(f, split_part(pg_read_file(f), E'\n', 1) || E'\n') FROM cache_files() f;
 SELECT sim_last_seq() AS seq_before \gset
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 34, resample => 'none');
 SELECT sim_last_seq() = :seq_before + 1 AS truncated_was_a_miss;
+SELECT (pg_stat_file(f)).size AS size_before FROM cache_files() f \gset
+SELECT cache_overwrite(f, replace(pg_read_file(f), 'chatcmpl-sim', 'chatcmpl-six')) FROM cache_files() f;
+SELECT (pg_stat_file(f)).size = :size_before AS same_size FROM cache_files() f;
+SELECT sim_last_seq() AS seq_before \gset
+SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 34, resample => 'none');
+SELECT sim_last_seq() = :seq_before + 1 AS changed_byte_was_a_miss;
 SELECT sim_last_seq() AS seq_before \gset
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 34, resample => 'none');
 SELECT sim_last_seq() = :seq_before AS then_replayed;
@@ -142,9 +150,7 @@ SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 39, resample =>
 RESET client_min_messages;
 RESET ROLE;
 SELECT sim_last_seq() = :seq_before + 2 AS both_calls_paid;
-CREATE EXTENSION adminpack;
 SELECT pg_file_unlink('pg_samplellm/cache/' || :user_oid) AS folder_file_removed;
-DROP EXTENSION adminpack;
 RESET samplellm.rows_per_call;
 RESET samplellm.max_concurrency;
 
@@ -154,3 +160,4 @@ REVOKE SELECT ON clicks FROM regress_cache_user;
 DROP ROLE regress_cache_user;
 DROP FUNCTION cache_files();
 DROP FUNCTION cache_overwrite(text, text);
+DROP EXTENSION adminpack;
