@@ -102,12 +102,12 @@ WHERE metric = 'real_only_auc';
 -- known values on constructed data.  Synthetic rows = the holdout: they are
 -- exactly as far from the training rows as the holdout is (baseline
 -- protection 1), and each is nearer the holdout than the training rows
--- (overfitting protection 1); no copies.
-SET samplellm.epochs = 30;
+-- (overfitting protection 1); no copies.  (No label: the DCR metrics need
+-- none.)
 CREATE TABLE ev_syn_is_hold AS SELECT * FROM ev_hold;
 CREATE TABLE ev_train200 AS SELECT * FROM ev_points(1, 200);
 CREATE TEMP TABLE ev_k1 AS
-SELECT * FROM samplellm_evaluate('ev_train200', 'ev_syn_is_hold', label => 'y', holdout => 'ev_hold', seed => 3);
+SELECT * FROM samplellm_evaluate('ev_train200', 'ev_syn_is_hold', holdout => 'ev_hold', seed => 3);
 SELECT metric, score FROM ev_k1
 WHERE metric IN ('exact_copy_rate', 'dcr_baseline_protection', 'dcr_overfitting_protection') ORDER BY metric;
 SELECT (SELECT score FROM ev_k1 WHERE metric = 'dcr_synthetic_median') =
@@ -115,6 +115,7 @@ SELECT (SELECT score FROM ev_k1 WHERE metric = 'dcr_synthetic_median') =
 -- Synthetic rows = the training rows: every row a copy at distance 0 (both
 -- protections 0), and the synthetic-only model is the real-only model
 -- (same rows, same seeds): the same AUC and log loss to the last bit.
+SET samplellm.epochs = 10;
 CREATE TABLE ev_syn_is_train AS SELECT * FROM ev_train200;
 CREATE TEMP TABLE ev_k2 AS
 SELECT * FROM samplellm_evaluate('ev_train200', 'ev_syn_is_train', label => 'y', holdout => 'ev_hold', seed => 3);
@@ -123,7 +124,7 @@ WHERE metric IN ('exact_copy_rate', 'dcr_synthetic_median', 'dcr_baseline_protec
 ORDER BY metric;
 SELECT (SELECT score FROM ev_k2 WHERE metric = 'real_only_auc') = (SELECT score FROM ev_k2 WHERE metric = 'synthetic_only_auc') AS same_auc,
        (SELECT score FROM ev_k2 WHERE metric = 'real_only_logloss') = (SELECT score FROM ev_k2 WHERE metric = 'synthetic_only_logloss') AS same_logloss,
-       (SELECT score FROM ev_k2 WHERE metric = 'real_only_auc') > 0.9 AS learnable;
+       (SELECT score FROM ev_k2 WHERE metric = 'real_only_auc') > 0.8 AS learnable;
 -- A 3-class label a categorical column separates exactly: macro
 -- one-vs-rest AUC 1 and a log loss near 0 for every model.
 CREATE TABLE ev_sep_train AS
