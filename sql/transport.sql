@@ -18,7 +18,7 @@ END $$;
 SELECT write_key_file('sk-file-' || 'one');
 ALTER SYSTEM SET samplellm.api_key_file = 'regress_transport_key';
 SELECT pg_reload_conf();
-SELECT pg_sleep(0.5);
+SELECT pg_sleep(1);
 SHOW samplellm.api_key_file;
 SELECT sim_last_seq() AS seq_before \gset
 SET samplellm.model = 'sim?auth=sk-file-one';
@@ -42,7 +42,7 @@ SELECT sim_last_seq() - :seq_before AS requests_sent;
 RESET samplellm.model;
 ALTER SYSTEM RESET samplellm.api_key_file;
 SELECT pg_reload_conf();
-SELECT pg_sleep(0.5);
+SELECT pg_sleep(1);
 SHOW samplellm.api_key_file;
 DROP FUNCTION write_key_file(text);
 
