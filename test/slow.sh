@@ -2,24 +2,29 @@
 # test/slow.sh: the slow target (issue 7).  Runs, in order,
 #   memory    1,000 successful + 1,000 failing calls in one session: RSS,
 #             memory contexts, descriptors and sockets stay flat
+#   bound     the largest calls samplellm.max_memory allows stay under it;
+#             the next size up is refused before it allocates
 #   valgrind  the regression suite and a stage-2 script with every backend
 #             under Valgrind Memcheck: no error in samplellm.so
 #   fuzz      libFuzzer + ASan/UBSan on the response -> rows path, from the
 #             seed corpus test/slow/corpus/, and a linear-time check
 #   load      8 sessions at once against a rate-limited simulator
-# Usage: bash test/slow.sh [memory] [valgrind] [fuzz] [load]   (default: all)
+#   upgrade   0.1.0 (commit 837a8d1) built, installed and used, this tree
+#             installed over it, ALTER EXTENSION UPDATE: objects identical
+#             to a fresh install, ledger, cache and idempotent calls intact
+# Usage: bash test/slow.sh [memory] [bound] [valgrind] [fuzz] [load] [upgrade]   (default: all)
 # Each part prints its figures and PASS/FAIL lines; the exit status is
 # non-zero when any part fails.  .ci/run does not run this (too slow for CI).
 # Knobs (environment): FUZZ_SECONDS (120), VALGRIND_TESTS (the Makefile's
 # REGRESS list), MEM_BOUND_KB (2048), LOAD_RATE (10), LOAD_BACKENDS (8);
-# each part uses its own PGPORT (54381-54383).
+# each part uses its own PGPORT (54381-54385).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(memory valgrind fuzz load)
+[ ${#parts[@]} -eq 0 ] && parts=(memory bound valgrind fuzz load upgrade)
 for p in "${parts[@]}"; do
-	case $p in memory|valgrind|fuzz|load) ;; *) echo "unknown part '$p' (memory valgrind fuzz load)" >&2; exit 2 ;; esac
+	case $p in memory|bound|valgrind|fuzz|load|upgrade) ;; *) echo "unknown part '$p' (memory bound valgrind fuzz load upgrade)" >&2; exit 2 ;; esac
 done
 
 # Tools: clang 14 with libFuzzer and the sanitizer runtimes, and Valgrind.
@@ -46,7 +51,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 sl_build_install || { echo "FAIL build"; exit 1; }
-declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382)
+declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382 [bound]=54384 [upgrade]=54385)
 status=0
 summary=()
 t_all=$(date +%s)
