@@ -139,17 +139,20 @@ SELECT samplellm_cache_clear() AS cleared;
 
 -- A store that fails (here the role's cache folder is a file) never fails
 -- the call: the rows come back, nothing is kept, and the next identical
--- call pays again.  (Its one WARNING names paths that vary: not shown.)
+-- call pays again.  One WARNING per statement says so (shown by its
+-- SQLSTATE only: its text names paths that vary).
 SELECT oid AS user_oid FROM pg_roles WHERE rolname = 'regress_cache_user' \gset
 SELECT cache_overwrite('pg_samplellm/cache/' || :user_oid, 'not a folder');
 SELECT sim_last_seq() AS seq_before \gset
 SET ROLE regress_cache_user;
-SET client_min_messages = error;
+SET samplellm.rows_per_call = 2;   -- three answers to store, one WARNING
+\set VERBOSITY sqlstate
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 39, resample => 'none');
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 39, resample => 'none');
-RESET client_min_messages;
+\set VERBOSITY default
+SET samplellm.rows_per_call = 5;
 RESET ROLE;
-SELECT sim_last_seq() = :seq_before + 2 AS both_calls_paid;
+SELECT sim_last_seq() = :seq_before + 6 AS both_calls_paid;
 SELECT pg_file_unlink('pg_samplellm/cache/' || :user_oid) AS folder_file_removed;
 RESET samplellm.rows_per_call;
 RESET samplellm.max_concurrency;
