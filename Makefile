@@ -61,7 +61,7 @@ OBJS = \
 DATA = samplellm--0.1.0.sql samplellm--0.2.0.sql samplellm--0.1.0--0.2.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
-REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security hardening keys firsthour
+REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults transport security hardening keys firsthour
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 # setup (the simulator's endpoint, the shared tables) comes first, also when
 # one test is picked: `make installcheck REGRESS=builtin` runs setup, builtin.

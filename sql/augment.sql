@@ -68,7 +68,7 @@ SELECT sim_last_seq() = :seq_after_failure AS stage1_not_paid_again, count(*) FR
 SELECT count(*) AS rows, bool_and(clicked AND price BETWEEN 10 AND 60) AS all_satisfy
 FROM samplellm_generate(NULL::clicks, 40, seed => 67, condition => 'clicked AND price BETWEEN 10 AND 60');
 SELECT (samplellm_last_run()->'rejected'->>'condition')::int > 0 AS some_candidates_refused;
-SELECT sim_user_message(r) LIKE '%Every NEW row must also satisfy this SQL condition: clicked AND price BETWEEN 10 AND 60%' AS prompt_states_it,
+SELECT sim_user_message(r) LIKE '%Every NEW row must also satisfy this SQL condition: "clicked AND price BETWEEN 10 AND 60"%' AS prompt_states_it,
        bool_and(e->>3 = 'true') AS exemplars_satisfy_it
 FROM sim_requests() r, sim_exemplars(r) e
 WHERE (r->>'seq')::int = (SELECT max((x->>'seq')::int) FROM sim_requests() x) GROUP BY 1;
@@ -168,14 +168,27 @@ REVOKE ALL ON clicks, clicks_more FROM sl_writer;
 REVOKE ALL ON FUNCTION samplellm_generate_into(regclass, regclass, integer, text, bigint, integer, text, float8, text, text, text[], text, text) FROM sl_writer;
 DROP ROLE sl_writer;
 
--- a failure whose message carries a huge user text cannot break the journal
+-- huge user text cannot break the journal.  An argument error is no run and
+-- is not journaled (nothing was paid for); a paid failure carrying a 1.1 MB
+-- idempotency key is journaled, with the key clipped, and reads back.
+SELECT count(*) AS journaled_before FROM samplellm_failed_runs() \gset
 DO $$
 BEGIN
   PERFORM count(*) FROM samplellm_generate(NULL::clicks, 5, label => repeat('a', 1100000) || '{x');
 EXCEPTION WHEN undefined_column THEN
   RAISE WARNING 'refused: %', left(SQLERRM, 20);
 END $$;
-SELECT count(*) > 0 AS journal_readable, max(length(error)) < 3000 AS error_clipped
+SELECT count(*) = :journaled_before AS argument_error_not_journaled FROM samplellm_failed_runs();
+SET samplellm.model = 'sim?status=500';
+SET samplellm.max_retries = 0;
+SELECT samplellm_generate_into('clicks', 'clicks_more', 5, seed => 74,
+                               idempotency_key => repeat('k', 1100000) || 'end');
+RESET samplellm.max_retries;
+RESET samplellm.model;
+SELECT count(*) AS runs, length(idempotency_key) AS key_chars, idempotency_key ~ '^k+$' AS key_prefix_kept,
+       status, target, error
+FROM samplellm_failed_runs() WHERE details->>'seed' = '74' GROUP BY idempotency_key, status, target, error;
+SELECT count(*) = :journaled_before + 1 AS one_more_journaled, max(length(error)) < 3000 AS error_clipped
 FROM samplellm_failed_runs();
 
 -- each role sees its own runs, failures included
@@ -198,7 +211,11 @@ RESET samplellm.max_retries;
 RESET samplellm.model;
 SET ROLE sl_u1;
 SELECT count(*) AS own_runs, bool_and(run_by = 'sl_u1') AS all_mine FROM samplellm_runs;
+-- the model is recorded only for callers who may read samplellm.model:
+-- not in sl_u1's run, even for a superuser; in the superuser's own runs
+SELECT model, provider FROM samplellm_runs;
 RESET ROLE;
+SELECT run_by, model FROM samplellm_runs WHERE run_by = 'sl_u1' OR run_id = :run_id ORDER BY run_id;
 SET ROLE sl_u2;
 SELECT count(*) AS own_runs FROM samplellm_runs;
 RESET ROLE;

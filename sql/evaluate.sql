@@ -98,6 +98,59 @@ SELECT count(*) AS differing FROM (
 SELECT metric, score BETWEEN 0 AND 1 AS in_range
 FROM samplellm_evaluate('ev_train', 'ev_syn', label => 'c', holdout => 'ev_hold')
 WHERE metric = 'real_only_auc';
+
+-- known values on constructed data.  Synthetic rows = the holdout: they are
+-- exactly as far from the training rows as the holdout is (baseline
+-- protection 1), and each is nearer the holdout than the training rows
+-- (overfitting protection 1); no copies.  (No label: the DCR metrics need
+-- none.)
+CREATE TABLE ev_syn_is_hold AS SELECT * FROM ev_hold;
+CREATE TABLE ev_train200 AS SELECT * FROM ev_points(1, 200);
+CREATE TEMP TABLE ev_k1 AS
+SELECT * FROM samplellm_evaluate('ev_train200', 'ev_syn_is_hold', holdout => 'ev_hold', seed => 3);
+SELECT metric, score FROM ev_k1
+WHERE metric IN ('exact_copy_rate', 'dcr_baseline_protection', 'dcr_overfitting_protection') ORDER BY metric;
+SELECT (SELECT score FROM ev_k1 WHERE metric = 'dcr_synthetic_median') =
+       (SELECT score FROM ev_k1 WHERE metric = 'dcr_holdout_median') AS same_median_distance;
+-- Synthetic rows = the training rows: every row a copy at distance 0 (both
+-- protections 0), and the synthetic-only model is the real-only model
+-- (same rows, same seeds): the same AUC and log loss to the last bit.
+SET samplellm.epochs = 10;
+CREATE TABLE ev_syn_is_train AS SELECT * FROM ev_train200;
+CREATE TEMP TABLE ev_k2 AS
+SELECT * FROM samplellm_evaluate('ev_train200', 'ev_syn_is_train', label => 'y', holdout => 'ev_hold', seed => 3);
+SELECT metric, score FROM ev_k2
+WHERE metric IN ('exact_copy_rate', 'dcr_synthetic_median', 'dcr_baseline_protection', 'dcr_overfitting_protection')
+ORDER BY metric;
+SELECT (SELECT score FROM ev_k2 WHERE metric = 'real_only_auc') = (SELECT score FROM ev_k2 WHERE metric = 'synthetic_only_auc') AS same_auc,
+       (SELECT score FROM ev_k2 WHERE metric = 'real_only_logloss') = (SELECT score FROM ev_k2 WHERE metric = 'synthetic_only_logloss') AS same_logloss,
+       (SELECT score FROM ev_k2 WHERE metric = 'real_only_auc') > 0.8 AS learnable;
+-- A 3-class label a categorical column separates exactly: macro
+-- one-vs-rest AUC 1 and a log loss near 0 for every model.
+CREATE TABLE ev_sep_train AS
+SELECT (i * 0.7548776662)::numeric % 1 AS noise, (ARRAY['L', 'M', 'H'])[1 + i % 3] AS tag,
+       (ARRAY['low', 'mid', 'high'])[1 + i % 3] AS cls
+FROM generate_series(1, 240) i;
+CREATE TABLE ev_sep_hold AS
+SELECT (i * 0.7548776662)::numeric % 1 AS noise, (ARRAY['L', 'M', 'H'])[1 + i % 3] AS tag,
+       (ARRAY['low', 'mid', 'high'])[1 + i % 3] AS cls
+FROM generate_series(241, 390) i;
+-- (the default samplellm.epochs: training to convergence)
+RESET samplellm.epochs;
+SELECT metric, CASE WHEN metric LIKE '%auc' THEN score = 1 ELSE score < 0.01 END AS auc_1_or_logloss_below_0_01
+FROM samplellm_evaluate('ev_sep_train', 'ev_sep_train', label => 'cls', holdout => 'ev_sep_hold', seed => 3)
+WHERE metric LIKE '%only%' OR metric LIKE 'augmented%' ORDER BY metric;
+SET samplellm.epochs = 30;
+-- The same three balanced classes with nothing to learn from: every model
+-- predicts the prior, log loss ln 3 = 1.0986 and AUC 0.5 (within the
+-- rounding of identical rows through blocked BLAS).
+CREATE TABLE ev_flat_train AS SELECT 1 AS f, (ARRAY['p', 'q', 'r'])[1 + i % 3] AS cls FROM generate_series(1, 240) i;
+CREATE TABLE ev_flat_hold AS SELECT 1 AS f, (ARRAY['p', 'q', 'r'])[1 + i % 3] AS cls FROM generate_series(1, 150) i;
+SELECT metric, CASE WHEN metric LIKE '%auc' THEN abs(score - 0.5) < 0.02 ELSE abs(score - ln(3)) < 0.01 END AS at_the_known_value
+FROM samplellm_evaluate('ev_flat_train', 'ev_flat_train', label => 'cls', holdout => 'ev_flat_hold', seed => 3)
+WHERE metric LIKE '%only%' OR metric LIKE 'augmented%' ORDER BY metric;
+RESET samplellm.epochs;
+DROP TABLE ev_syn_is_hold, ev_train200, ev_syn_is_train, ev_sep_train, ev_sep_hold, ev_flat_train, ev_flat_hold;
 -- a label without a holdout: the utility metrics are skipped
 SELECT count(*) AS utility_rows
 FROM samplellm_evaluate('ev_train', 'ev_syn', label => 'y')

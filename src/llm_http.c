@@ -336,6 +336,13 @@ sl_redact(const char *s, const char *api_key)
 
 			while (s[j] == ' ' || s[j] == '\t')
 				j++;
+			/* the key itself first: it may hold characters a token cannot */
+			if (j > i + 6 && keylen > 0 && strncmp(s + j, api_key, keylen) == 0)
+			{
+				appendStringInfoString(&out, "Bearer [redacted]");
+				i = j + keylen;
+				continue;
+			}
 			if (j > i + 6 && sl_token_char(s[j]))
 			{
 				while (sl_token_char(s[j]))

@@ -49,6 +49,24 @@ append_reasons(StringInfo buf, const SlRun *run)
 		appendStringInfoString(buf, "none");
 }
 
+/*
+ * The reason that refused the most candidates (-1 when none was refused):
+ * the HINT of a shortfall speaks of that one, not of one picked in a fixed
+ * order.
+ */
+static int
+largest_reason(const SlRun *run)
+{
+	const int64 *rej = sl_validator_rejected(run->validator);
+	int			best = -1;
+	int			i;
+
+	for (i = 0; i < SL_REJ_COUNT; i++)
+		if (rej[i] > 0 && (best < 0 || rej[i] > rej[best]))
+			best = i;
+	return best;
+}
+
 static int64
 rejected_total(const SlRun *run)
 {
@@ -207,6 +225,7 @@ sl_run_shortfall_error(const SlRun *run)
 	int64		total = rejected_total(run);
 	bool		grouped = run->groups->label_col >= 0;
 	int			g = run->s1.stop_group;
+	int			largest = largest_reason(run);
 
 	remember_run(run, "failed", 0);
 	initStringInfo(&detail);
@@ -233,16 +252,19 @@ sl_run_shortfall_error(const SlRun *run)
 						 grp->rest ? "(other values)" : grp->label);
 		hint = "The model does not write that label value: ask for another quota, or check samplellm.model.";
 	}
-	else if (run->opt.condition && rej[SL_REJ_CONDITION] * 2 >= total && total > 0)
+	else if (run->opt.condition && largest == SL_REJ_CONDITION && rej[largest] * 2 >= total)
 		hint = "Most candidates failed the condition: relax it, or raise samplellm.max_calls_per_statement.";
 	else if (stop && strcmp(stop, "calls") == 0)
 		hint = "Raise samplellm.max_calls_per_statement, or ask for fewer rows.";
 	else if (stop && strcmp(stop, "tokens") == 0)
 		hint = "Raise samplellm.max_tokens_per_statement, or ask for fewer rows.";
-	else if (rej[SL_REJ_SEED_COPY] * 2 >= total && total > 0)
+	else if (largest == SL_REJ_SEED_COPY && rej[largest] * 2 >= total)
 		hint = "Most candidates were exact copies of real rows (the memorization guard refuses them): the table has few distinct rows; ask for fewer rows, or SET samplellm.memorization_guard = off.";
+	else if (run->builtin && largest >= 0)
+		hint = psprintf("Most proposals of the built-in generator were refused as %s: its values, drawn between the seeds' values, do not meet every rule of the table; generate from a view without that rule, or ask for fewer rows.",
+						sl_reject_names[largest]);
 	else if (run->builtin)
-		hint = "Most proposals of the built-in generator broke the table's rules; see the rejection reasons.";
+		hint = "The built-in generator proposed too few rows; ask for fewer rows.";
 	else
 		hint = "Most answers were unusable: check samplellm.model and the rejection reasons.";
 

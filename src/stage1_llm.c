@@ -85,6 +85,7 @@ read_api_key(void)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the file named by samplellm.api_key_file does not hold one API key"),
+				 errdetail("The file is empty or holds more than one line."),
 				 errhint("Write the key alone on the file's first line.")));
 	return pstrdup(buf);
 }

@@ -248,7 +248,7 @@ check "idempotency: one run paid (requests: $paid)" test "$paid" -eq 1
 
 # 6. the fake keys (built in SQL from md5, so no statement text holds them)
 #    reached the simulator but no output, log or data file
-for k in "faultkey|samplellm faults" "seckey|samplellm security"; do
+for k in "faultkey|samplellm faults" "seckey|samplellm security" "cachekey|samplellm cache"; do
 	secret=$(printf %s "${k#*|}" | md5sum | cut -c1-32)
 	key="sk-fake-${k%%|*}-$secret"
 	if [ -n "${SIM_LOG:-}" ] && grep -q "Bearer $key" "$SIM_LOG"; then

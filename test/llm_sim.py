@@ -150,6 +150,13 @@ syntax).  Unknown keys or bad values give a 400, so typos in tests show.  Keys:
   retry_after_date=S  add "Retry-After: <HTTP date S seconds from now>" to error
                     answers
   quota=1           always 429 with code "insufficient_quota"
+  auth=TOKEN        401 (as status=401) unless the request's Authorization is
+                    "Bearer TOKEN": a server that checks the key
+  redirect=S        (S in 300..399) answer S with "Location:
+                    /v1/chat/completions?redirected=1" (an empty body) unless the
+                    request's URL already has ?redirected=1: a client that follows
+                    redirects shows up in the log with that URL, and gets a normal
+                    answer there
   status=N          always answer status N with an OpenAI-style error (401 echoes the
                     Authorization header, so tests can prove the extension hides it;
                     400 says the context length was exceeded, code
@@ -338,6 +345,7 @@ SCENARIO_KEYS = {
     "early_headers": (_flag, None),
     "refs": (_choice(("follow", "ignore")), "follow"),
     "avoid": (str, None),
+    "auth": (str, None), "redirect": (_num(int, 300, 399), None),
 }
 
 
@@ -1172,6 +1180,11 @@ class Handler(BaseHTTPRequestHandler):
         if sc["retry_after_date"] is not None:
             fail_headers["Retry-After"] = email.utils.formatdate(
                 time.time() + sc["retry_after_date"], usegmt=True)
+        if sc["auth"] is not None and auth != "Bearer " + sc["auth"]:
+            return self.send_json(401, status_error(401, auth))
+        if sc["redirect"] is not None and "redirected=1" not in self.path.partition("?")[2]:
+            return self.send(sc["redirect"], b"", headers={
+                "Location": "/v1/chat/completions?redirected=1"})
         if sc["status"] is not None:
             return self.send_json(sc["status"], status_error(sc["status"], auth),
                                   fail_headers)

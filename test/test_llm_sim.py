@@ -379,6 +379,23 @@ class SimTest(Client, unittest.TestCase):
         self.assertTrue(text.startswith("Sure! Here are the rows:\n```json\n{"))
         self.assertTrue(text.endswith("}\n```\nHope this helps."))
 
+    def test_auth_and_redirect(self):
+        resp, raw = self.chat(make_body(model="sim?auth=sk-right"),
+                              headers={"Authorization": "Bearer sk-wrong"})
+        self.assertEqual(resp.status, 401)
+        self.assertEqual(json.loads(raw)["error"]["code"], "invalid_api_key")
+        resp, raw = self.chat(make_body(model="sim?auth=sk-right"))
+        self.assertEqual(resp.status, 401)
+        resp, raw = self.chat(make_body(model="sim?auth=sk-right"),
+                              headers={"Authorization": "Bearer sk-right"})
+        self.assertEqual(resp.status, 200, raw)
+        resp, raw = self.chat(make_body(model="sim?redirect=307"))
+        self.assertEqual((resp.status, raw), (307, b""))
+        self.assertEqual(resp.getheader("Location"), "/v1/chat/completions?redirected=1")
+        resp, raw = self.request("POST", "/v1/chat/completions?redirected=1",
+                                 make_body(model="sim?redirect=307"))
+        self.assertEqual(resp.status, 200, raw)
+
     def test_content_modes(self):
         resp, raw = self.chat(make_body(model="sim?content=empty"))
         self.assertEqual((resp.status, raw), (200, b""))
