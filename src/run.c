@@ -314,7 +314,8 @@ choose_rows(SlRun *run)
 		logw = run->s2.log_weights;
 	}
 	method = run->opt.resample == SL_RESAMPLE_NONE ? SL_DRAW_FIRST :
-		run->opt.resample == SL_RESAMPLE_UNIFORM ? SL_DRAW_UNIFORM : SL_DRAW_WEIGHTED;
+		run->opt.resample == SL_RESAMPLE_UNIFORM ? SL_DRAW_UNIFORM :
+		run->opt.resample == SL_RESAMPLE_PAPER ? SL_DRAW_WEIGHTED : SL_DRAW_PPS;
 	run->chosen = palloc(sizeof(int) * run->opt.n);
 	if (run->strata)
 	{

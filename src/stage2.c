@@ -284,7 +284,7 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 		sl_weights_feature_part(fit.fs, fit.codesT, seeds->nrows, codesS, nS,
 								fit.cluster, fit.nclusters, logw);
 	else
-		sl_backoff_feature_part(fit.fs, fit.codesT, seeds->nrows, codesS, nS,
+		sl_backoff_feature_part(fit.fs, fit.M, fit.codesT, seeds->nrows, codesS, nS,
 								fit.cluster, fit.nclusters, logw);
 
 	/* step 6: label part, f_S trained on the candidates */
@@ -348,8 +348,14 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	res->ess = sl_weights_normalize(logw, nS, &res->n_carry);
 
 	stage2_fill_structure(&fit, res, outer);
-	res->variant = MemoryContextStrdup(outer, psprintf("%s: %s", paper ? "paper" : "smoothed",
-													   fit.variant));
+	{
+		/* the run record names the estimator that ran */
+		char	   *v = psprintf("%s: %s", paper ? "paper" : "smoothed", fit.variant);
+		char	   *copy = MemoryContextAlloc(outer, strlen(v) + 1);
+
+		strcpy(copy, v);
+		res->variant = copy;
+	}
 	res->ncands = nS;
 	res->log_weights = MemoryContextAlloc(outer, sizeof(double) * Max(nS, 1));
 	memcpy(res->log_weights, logw, sizeof(double) * nS);
@@ -368,7 +374,8 @@ sl_stage2_select(const SlTable *t, const SlRowSet *seeds,
 	sl_stage2_weights(t, seeds, cands, opt, res);
 	/* step 8: draw */
 	res->chosen = palloc(sizeof(int) * Max(Min(n, cands->nrows), 1));
-	res->nchosen = sl_draw_groups(SL_DRAW_WEIGHTED, res->log_weights, NULL, cands->nrows,
+	res->nchosen = sl_draw_groups(opt->estimator == SL_ESTIMATOR_PAPER ? SL_DRAW_WEIGHTED : SL_DRAW_PPS,
+								  res->log_weights, NULL, cands->nrows,
 								  &quota, 1, opt->seed, res->chosen);
 }
 

@@ -268,10 +268,11 @@ extern int	sl_count_key(const uint64 *sorted, int n, uint64 key);
 
 /*
  * logw[i] += sum over clusters of log p^_T(x_C) - log p^_S(x_C), each a
- * Witten-Bell smoothed tuple frequency backing off to the product of
- * smoothed single-field frequencies.
+ * Witten-Bell smoothed tuple frequency backing off to a tree of smoothed
+ * pair frequencies (the cluster's maximum spanning tree of M; M NULL: the
+ * fields' order), then to single fields.
  */
-extern void sl_backoff_feature_part(const SlFieldSet *fs,
+extern void sl_backoff_feature_part(const SlFieldSet *fs, const double *M,
 									const int32 *codesT, int nT,
 									const int32 *codesS, int nS,
 									const int *cluster, int nclusters,
@@ -280,8 +281,11 @@ extern void sl_backoff_feature_part(const SlFieldSet *fs,
 extern void sl_backoff_label_rates(const int *y, int n, int nclasses,
 								   double *rate);
 /*
- * logw[i] += log P~_T(y_i|x_i) - log P~_S(y_i|x_i), P~ = (1 - shrink) P +
- * shrink * rate(y); a label T lacks gets the rates' floor.
+ * logw[i] += log rateT(y_i) - log rateS(y_i) + d_i - mean of d over the
+ * candidates of class y_i, where d_i = log P~_T(y_i|x_i) - log P~_S(y_i|x_i)
+ * and P~ = (1 - shrink) P + shrink * rate(y): the label rates set each
+ * class's share (counts, robust on few seeds), the models only move weight
+ * within a class.  A label T lacks gets log floorT.
  */
 extern void sl_backoff_label_part(const double *logpT, const double *logpS,
 								  const int *y, int nS, const double *rateT,
@@ -298,12 +302,20 @@ extern double sl_backoff_temper(double *logw, int n, double target);
 /* up to n distinct indices by Gumbel-top-k on logw; returns the count */
 extern int	sl_draw_gumbel_topk(const double *logw, int ncands, int n,
 								uint64 seed, int *chosen);
+/*
+ * n distinct indices, candidate i included with probability min(1, c w_i)
+ * (c such that they sum to n), by systematic sampling in a seeded random
+ * order; returns the count
+ */
+extern int	sl_draw_pps(const double *logw, int ncands, int n, uint64 seed,
+						int *chosen);
 /* up to n distinct indices uniformly, in a seeded order */
 extern int	sl_draw_uniform(int ncands, int n, uint64 seed, int *chosen);
 
 typedef enum SlDrawMethod
 {
-	SL_DRAW_WEIGHTED,			/* Gumbel-top-k on the log-weights */
+	SL_DRAW_WEIGHTED,			/* Gumbel-top-k on the log-weights (paper) */
+	SL_DRAW_PPS,				/* inclusion probability proportional to w */
 	SL_DRAW_UNIFORM,			/* the paper's ablation */
 	SL_DRAW_FIRST				/* the first candidates, in pool order */
 } SlDrawMethod;

@@ -84,27 +84,160 @@ witten_bell(int c, int n, int D, double logq)
 	return log((double) c + (double) D * exp(logq)) - log((double) n + D);
 }
 
+/* One sample (T or S): its codes, raw counts and smoothed log-frequencies. */
+typedef struct Sample
+{
+	const int32 *codes;
+	int			n;
+	int		   *count;			/* per code, fs->code_off */
+	double	   *lf;				/* log p^(x_f), per code */
+} Sample;
+
+static void
+sample_init(Sample *s, const SlFieldSet *fs, const int32 *codes, int n)
+{
+	int			F = fs->nfields;
+
+	s->codes = codes;
+	s->n = n;
+	s->count = palloc0(sizeof(int) * Max(fs->ncodes, 1));
+	for (int r = 0; r < n; r++)
+		for (int f = 0; f < F; f++)
+			s->count[fs->code_off[f] + codes[(size_t) r * F + f]]++;
+	s->lf = field_log_freq(fs, codes, n);
+}
+
+/*
+ * The back-off of a cluster's tuple: a tree over its fields (the maximum
+ * spanning tree of the interaction matrix, Prim's order from the first
+ * field), q(x_C) = p(x_root) prod_j p(x_j | x_parent(j)), each conditional
+ * Witten-Bell smoothed toward p(x_j).  Pairs are what a few hundred seeds
+ * can estimate; the product of single fields would forget the relations
+ * inside the cluster, which are why the fields were clustered.  Adds
+ * log q of each query row (nq rows of qcodes) to logq.
+ */
+static void
+tree_logq(const SlFieldSet *fs, const Sample *s, const int *fl, const int *parent,
+		  int nf, const int32 *qcodes, int nq, double *logq)
+{
+	int			F = fs->nfields;
+	uint64	   *keys = palloc(sizeof(uint64) * Max(s->n, 1));
+
+	for (int i = 0; i < nq; i++)
+		logq[i] += s->lf[fs->code_off[fl[0]] + qcodes[(size_t) i * F + fl[0]]];
+	for (int j = 1; j < nf; j++)
+	{
+		int			fj = fl[j],
+					fp = fl[parent[j]];
+		int			Kj = fs->fields[fj].ncodes;
+		int		   *D = palloc0(sizeof(int) * fs->fields[fp].ncodes);
+
+		CHECK_FOR_INTERRUPTS();
+		for (int r = 0; r < s->n; r++)
+		{
+			const int32 *cr = s->codes + (size_t) r * F;
+
+			keys[r] = (uint64) cr[fp] * Kj + (uint64) cr[fj];
+		}
+		qsort(keys, s->n, sizeof(uint64), sl_cmp_uint64);
+		for (int r = 0; r < s->n; r++)
+			if (r == 0 || keys[r] != keys[r - 1])
+				D[keys[r] / Kj]++;
+		for (int i = 0; i < nq; i++)
+		{
+			const int32 *cr = qcodes + (size_t) i * F;
+			int			cp = s->count[fs->code_off[fp] + cr[fp]];
+			double		lpj = s->lf[fs->code_off[fj] + cr[fj]];
+
+			if (cp == 0)
+				logq[i] += lpj;
+			else
+				logq[i] += witten_bell(sl_count_key(keys, s->n,
+													(uint64) cr[fp] * Kj + (uint64) cr[fj]),
+									   cp, D[cr[fp]], lpj);
+		}
+		pfree(D);
+	}
+	pfree(keys);
+}
+
+/* parent[j] (index into fl) of each field but the first: Prim on M */
+static void
+cluster_tree(const double *M, int F, const int *fl, int nf, int *parent)
+{
+	bool	   *in;
+
+	parent[0] = -1;
+	if (M == NULL)
+	{
+		/* no interactions (tests): a chain in field order */
+		for (int j = 1; j < nf; j++)
+			parent[j] = j - 1;
+		return;
+	}
+	in = palloc0(sizeof(bool) * nf);
+	in[0] = true;
+	for (int step = 1; step < nf; step++)
+	{
+		int			bj = -1,
+					bp = -1;
+		double		best = -INFINITY;
+
+		for (int j = 0; j < nf; j++)
+		{
+			if (in[j])
+				continue;
+			for (int p = 0; p < nf; p++)
+			{
+				double		m;
+
+				if (!in[p])
+					continue;
+				m = 0.5 * (M[fl[j] * F + fl[p]] + M[fl[p] * F + fl[j]]);
+				if (!isfinite(m))
+					m = 0;
+				if (m > best)
+				{
+					best = m;
+					bj = j;
+					bp = p;
+				}
+			}
+		}
+		in[bj] = true;
+		parent[bj] = bp;
+	}
+	pfree(in);
+}
+
 void
-sl_backoff_feature_part(const SlFieldSet *fs, const int32 *codesT, int nT,
+sl_backoff_feature_part(const SlFieldSet *fs, const double *M,
+						const int32 *codesT, int nT,
 						const int32 *codesS, int nS, const int *cluster,
 						int nclusters, double *logw)
 {
 	int			F = fs->nfields;
 	int		   *fl;
+	int		   *parent;
 	uint64	   *kT,
 			   *kS,
 			   *kSs;
-	double	   *lfT,
-			   *lfS;
+	double	   *qT,
+			   *qS;
+	Sample		sT,
+				sS;
 
 	if (nT <= 0 || nS <= 0 || F <= 0)
 		return;
-	lfT = field_log_freq(fs, codesT, nT);
-	lfS = field_log_freq(fs, codesS, nS);
+	sample_init(&sT, fs, codesT, nT);
+	sample_init(&sS, fs, codesS, nS);
 	fl = palloc(sizeof(int) * F);
+	parent = palloc(sizeof(int) * F);
 	kT = palloc(sizeof(uint64) * nT);
 	kS = palloc(sizeof(uint64) * nS);
 	kSs = palloc(sizeof(uint64) * nS);
+	qT = palloc(sizeof(double) * nS);
+	qS = palloc(sizeof(double) * nS);
 	for (int c = 0; c < nclusters; c++)
 	{
 		int			nf = 0;
@@ -130,10 +263,15 @@ sl_backoff_feature_part(const SlFieldSet *fs, const int32 *codesT, int nT,
 			{
 				int			k = fs->code_off[f] + codesS[(size_t) i * F + f];
 
-				logw[i] += lfT[k] - lfS[k];
+				logw[i] += sT.lf[k] - sS.lf[k];
 			}
 			continue;
 		}
+		cluster_tree(M, F, fl, nf, parent);
+		memset(qT, 0, sizeof(double) * nS);
+		memset(qS, 0, sizeof(double) * nS);
+		tree_logq(fs, &sT, fl, parent, nf, codesS, nS, qT);
+		tree_logq(fs, &sS, fl, parent, nf, codesS, nS, qS);
 		sl_tuple_keys(fs, codesT, nT, fl, nf, prod < 1.8e19, kT);
 		sl_tuple_keys(fs, codesS, nS, fl, nf, prod < 1.8e19, kS);
 		memcpy(kSs, kS, sizeof(uint64) * nS);
@@ -143,27 +281,23 @@ sl_backoff_feature_part(const SlFieldSet *fs, const int32 *codesT, int nT,
 		DS = count_distinct(kSs, nS);
 		for (int i = 0; i < nS; i++)
 		{
-			const int32 *cr = codesS + (size_t) i * F;
-			double		qT = 0,
-						qS = 0;
-
-			for (int j = 0; j < nf; j++)
-			{
-				qT += lfT[fs->code_off[fl[j]] + cr[fl[j]]];
-				qS += lfS[fs->code_off[fl[j]] + cr[fl[j]]];
-			}
-			logw[i] += witten_bell(sl_count_key(kT, nT, kS[i]), nT, DT, qT)
-				- witten_bell(sl_count_key(kSs, nS, kS[i]), nS, DS, qS);
+			logw[i] += witten_bell(sl_count_key(kT, nT, kS[i]), nT, DT, qT[i])
+				- witten_bell(sl_count_key(kSs, nS, kS[i]), nS, DS, qS[i]);
 			if ((i & 65535) == 0)
 				CHECK_FOR_INTERRUPTS();
 		}
 	}
-	pfree(lfT);
-	pfree(lfS);
+	pfree(sT.lf);
+	pfree(sT.count);
+	pfree(sS.lf);
+	pfree(sS.count);
 	pfree(fl);
+	pfree(parent);
 	pfree(kT);
 	pfree(kS);
 	pfree(kSs);
+	pfree(qT);
+	pfree(qS);
 }
 
 void
@@ -189,6 +323,9 @@ sl_backoff_label_part(const double *logpT, const double *logpS, const int *y,
 					  int nclasses, double shrink, double floorT, double *logw)
 {
 	double		lfloor = log(floorT);
+	double	   *d = palloc(sizeof(double) * Max(nS, 1));
+	double	   *mean = palloc0(sizeof(double) * nclasses);
+	int		   *cnt = palloc0(sizeof(int) * nclasses);
 
 	for (int i = 0; i < nS; i++)
 	{
@@ -196,16 +333,32 @@ sl_backoff_label_part(const double *logpT, const double *logpS, const int *y,
 		double		pT,
 					pS;
 
+		d[i] = NAN;
 		if (k < 0 || k >= nclasses || !isfinite(logpT[i]) || !isfinite(logpS[i]))
+			continue;
+		pT = (1 - shrink) * exp(logpT[i]) + shrink * rateT[k];
+		pS = (1 - shrink) * exp(logpS[i]) + shrink * rateS[k];
+		d[i] = log(pT) - log(pS);
+		mean[k] += d[i];
+		cnt[k]++;
+	}
+	for (int k = 0; k < nclasses; k++)
+		mean[k] = cnt[k] > 0 ? mean[k] / cnt[k] : 0;
+	for (int i = 0; i < nS; i++)
+	{
+		int			k = y[i];
+
+		if (isnan(d[i]))
 		{
 			/* a label T lacks: as rare as a class seen half a time */
 			logw[i] += lfloor;
 			continue;
 		}
-		pT = (1 - shrink) * exp(logpT[i]) + shrink * rateT[k];
-		pS = (1 - shrink) * exp(logpS[i]) + shrink * rateS[k];
-		logw[i] += log(pT) - log(pS);
+		logw[i] += log(rateT[k]) - log(rateS[k]) + d[i] - mean[k];
 	}
+	pfree(d);
+	pfree(mean);
+	pfree(cnt);
 }
 
 /* ESS of exp(lambda * logw), normalized */
