@@ -273,6 +273,7 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	double	   *logw;
 	instr_time	start;
 	bool		paper = opt->estimator == SL_ESTIMATOR_PAPER;
+	double	   *base = NULL;	/* the default's class shares, untempered */
 
 	INSTR_TIME_SET_CURRENT(start);
 	scratch = stage2_begin(t, seeds, opt, &fit, res);
@@ -337,14 +338,15 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 
 				sl_backoff_label_rates(fit.yT, seeds->nrows, K, rT);
 				sl_backoff_label_rates(yS, nS, K, rS);
+				base = palloc0(sizeof(double) * nS);
 				sl_backoff_label_part(lpT, lpS, yS, nS, rT, rS, K, opt->label_shrink,
-									  0.5 / (seeds->nrows + 0.5 * K), logw);
+									  0.5 / (seeds->nrows + 0.5 * K), base, logw);
 			}
 		}
 	}
 
 	/* step 7: temper (the default estimator) and normalize */
-	res->temper = paper ? 1.0 : sl_backoff_temper(logw, nS, opt->ess_target);
+	res->temper = paper ? 1.0 : sl_backoff_temper(base, logw, nS, opt->ess_target);
 	res->ess = sl_weights_normalize(logw, nS, &res->n_carry);
 
 	stage2_fill_structure(&fit, res, outer);

@@ -281,21 +281,24 @@ extern void sl_backoff_feature_part(const SlFieldSet *fs, const double *M,
 extern void sl_backoff_label_rates(const int *y, int n, int nclasses,
 								   double *rate);
 /*
- * logw[i] += log rateT(y_i) - log rateS(y_i) + d_i - mean of d over the
- * candidates of class y_i, where d_i = log P~_T(y_i|x_i) - log P~_S(y_i|x_i)
- * and P~ = (1 - shrink) P + shrink * rate(y): the label rates set each
- * class's share (counts, robust on few seeds), the models only move weight
- * within a class.  A label T lacks gets log floorT.
+ * base[i] += log rateT(y_i) - log rateS(y_i) and logw[i] += d_i - mean of d
+ * over the candidates of class y_i, where d_i = log P~_T(y_i|x_i) - log
+ * P~_S(y_i|x_i) and P~ = (1 - shrink) P + shrink * rate(y): the label rates
+ * set each class's share (counts, robust on few seeds), the models only move
+ * weight within a class.  A label T lacks gets base log floorT.
  */
 extern void sl_backoff_label_part(const double *logpT, const double *logpS,
 								  const int *y, int nS, const double *rateT,
 								  const double *rateS, int nclasses,
-								  double shrink, double floorT, double *logw);
+								  double shrink, double floorT, double *base,
+								  double *logw);
 /*
- * Multiply logw by the largest exponent in [0, 1] whose normalized weights
- * have an effective sample size >= target; returns the exponent.
+ * logw[i] = base[i] + lambda logw[i] with the largest lambda in [0, 1]
+ * whose normalized weights have an effective sample size >= target (base
+ * NULL: 0; the class shares in base are never tempered); returns lambda.
  */
-extern double sl_backoff_temper(double *logw, int n, double target);
+extern double sl_backoff_temper(const double *base, double *logw, int n,
+								double target);
 
 /* ---- step 8: draw (stage2_draw.c) ---- */
 

@@ -320,7 +320,8 @@ sl_backoff_label_rates(const int *y, int n, int nclasses, double *rate)
 void
 sl_backoff_label_part(const double *logpT, const double *logpS, const int *y,
 					  int nS, const double *rateT, const double *rateS,
-					  int nclasses, double shrink, double floorT, double *logw)
+					  int nclasses, double shrink, double floorT, double *base,
+					  double *logw)
 {
 	double		lfloor = log(floorT);
 	double	   *d = palloc(sizeof(double) * Max(nS, 1));
@@ -351,19 +352,20 @@ sl_backoff_label_part(const double *logpT, const double *logpS, const int *y,
 		if (isnan(d[i]))
 		{
 			/* a label T lacks: as rare as a class seen half a time */
-			logw[i] += lfloor;
+			base[i] += lfloor;
 			continue;
 		}
-		logw[i] += log(rateT[k]) - log(rateS[k]) + d[i] - mean[k];
+		base[i] += log(rateT[k]) - log(rateS[k]);
+		logw[i] += d[i] - mean[k];
 	}
 	pfree(d);
 	pfree(mean);
 	pfree(cnt);
 }
 
-/* ESS of exp(lambda * logw), normalized */
+/* ESS of exp(base + lambda * logw) (base NULL: 0), normalized by mx */
 static double
-ess_at(const double *logw, int n, double lambda, double mx)
+ess_at(const double *base, const double *logw, int n, double lambda, double mx)
 {
 	double		s = 0,
 				s2 = 0;
@@ -371,10 +373,14 @@ ess_at(const double *logw, int n, double lambda, double mx)
 	for (int i = 0; i < n; i++)
 	{
 		double		w;
+		double		v;
 
 		if (!isfinite(logw[i]))
 			continue;
-		w = exp(lambda * (logw[i] - mx));
+		v = (base ? base[i] : 0) + lambda * logw[i];
+		if (!isfinite(v))
+			continue;
+		w = exp(v - mx);
 		s += w;
 		s2 += w * w;
 	}
@@ -382,17 +388,25 @@ ess_at(const double *logw, int n, double lambda, double mx)
 }
 
 double
-sl_backoff_temper(double *logw, int n, double target)
+sl_backoff_temper(const double *base, double *logw, int n, double target)
 {
 	double		mx = -INFINITY;
 	double		lo = 0,
 				hi = 1;
 
+	/* a bound of base + lambda logw for every lambda in [0, 1] */
 	for (int i = 0; i < n; i++)
-		if (isfinite(logw[i]) && logw[i] > mx)
-			mx = logw[i];
-	if (target <= 0 || n <= 0 || !isfinite(mx) || ess_at(logw, n, 1, mx) >= target)
-		return 1;
+		if (isfinite(logw[i]))
+		{
+			double		b = base ? base[i] : 0;
+
+			mx = Max(mx, b + Max(logw[i], 0));
+		}
+	if (target <= 0 || n <= 0 || !isfinite(mx) || ess_at(base, logw, n, 1, mx) >= target)
+	{
+		lo = 1;
+		goto done;
+	}
 
 	/*
 	 * ESS falls as lambda grows (at lambda = 0 it is the count of finite
@@ -403,13 +417,14 @@ sl_backoff_temper(double *logw, int n, double target)
 		double		mid = 0.5 * (lo + hi);
 
 		CHECK_FOR_INTERRUPTS();
-		if (ess_at(logw, n, mid, mx) >= target)
+		if (ess_at(base, logw, n, mid, mx) >= target)
 			lo = mid;
 		else
 			hi = mid;
 	}
+done:
 	for (int i = 0; i < n; i++)
 		if (isfinite(logw[i]))
-			logw[i] *= lo;
+			logw[i] = (base ? base[i] : 0) + lo * logw[i];
 	return lo;
 }

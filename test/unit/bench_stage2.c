@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "portability/instr_time.h"
@@ -67,6 +68,9 @@ main(int argc, char **argv)
 	int			nT = argc > 3 ? atoi(argv[2]) : 10000;
 	int			nS = argc > 3 ? atoi(argv[3]) : 30000;
 	int			n = nS / 3;
+	bool		paper = argc > 4 && strcmp(argv[4], "paper") == 0;
+	struct rusage ru;
+	long		rss_data;
 	char		cls[NCONT + NCAT + 2];
 	SlTable    *t;
 	SlRowSet   *T,
@@ -90,11 +94,20 @@ main(int argc, char **argv)
 		   "generated in %.2fs\n", nT, nS, NCONT + NCAT, n,
 		   INSTR_TIME_GET_DOUBLE(end));
 
+	getrusage(RUSAGE_SELF, &ru);
+	rss_data = ru.ru_maxrss;
 	sl_stage2_default_options(&opt);
 	opt.seed = 42;
+	if (paper)
+		opt.estimator = SL_ESTIMATOR_PAPER;
+	else
+		opt.ess_target = SL_ESS_TARGET_FRACTION * n;
 	sl_stage2_select(t, T, S, n, &opt, &res);
+	getrusage(RUSAGE_SELF, &ru);
 
-	printf("C stage 2 total            %8.2f s\n", res.secs_total);
+	printf("C stage 2 total            %8.2f s  (%s)\n", res.secs_total, res.variant);
+	printf("  peak memory: data %ld MB, stage 2 added %ld MB\n", rss_data / 1024,
+		   (ru.ru_maxrss - rss_data) / 1024);
 	printf("  f_T train                %8.2f s  (%d epochs, %.3f s/epoch, "
 		   "held-out loss %.4f)\n", res.secs_train_T, res.epochs_T,
 		   res.secs_train_T / Max(res.epochs_T, 1), res.train_loss);

@@ -144,10 +144,13 @@ test_label_part(void)
 	double		rT[2] = {0.7, 0.3};
 	double		rS[2] = {0.5, 0.5};
 	double		w[3] = {0, 0, 0};
+	double		b[3] = {0, 0, 0};
 	double		bound = log((0.9 + 0.1 * 0.5) / (0.1 * 0.5));
 
 	printf("back-off label part\n");
-	sl_backoff_label_part(lpT, lpS, y, 3, rT, rS, 2, 0.1, 0.01, w);
+	sl_backoff_label_part(lpT, lpS, y, 3, rT, rS, 2, 0.1, 0.01, b, w);
+	for (int i = 0; i < 3; i++)
+		w[i] += b[i];
 	printf("  log-weights %.2f %.2f %.2f (paper's unclipped: %.1f)\n", w[0], w[1], w[2],
 		   log(1e-12) - log(0.999));
 	CHECK(w[0] < 0 && w[1] > 0, "signs");
@@ -161,12 +164,15 @@ test_label_part(void)
 	{
 		double		flatT[4],
 					flatS[4],
-					w4[4] = {0, 0, 0, 0};
+					w4[4] = {0, 0, 0, 0},
+					b4[4] = {0, 0, 0, 0};
 		int			y4[4] = {0, 1, 1, 0};
 
 		for (int i = 0; i < 4; i++)
 			flatT[i] = flatS[i] = log(0.5);
-		sl_backoff_label_part(flatT, flatS, y4, 4, rT, rS, 2, 0.1, 0.01, w4);
+		sl_backoff_label_part(flatT, flatS, y4, 4, rT, rS, 2, 0.1, 0.01, b4, w4);
+		for (int i = 0; i < 4; i++)
+			w4[i] += b4[i];
 		CHECK(fabs(w4[0] - log(0.7 / 0.5)) < 1e-12 && fabs(w4[1] - log(0.3 / 0.5)) < 1e-12,
 			  "flat models: %.4f %.4f, not the rate ratios", w4[0], w4[1]);
 	}
@@ -190,17 +196,39 @@ test_temper(void)
 		w[i] = 4 * td_normal(&rng);
 	memcpy(w2, w, sizeof(double) * n);
 	before = ess_of(w, n);
-	lam = sl_backoff_temper(w, n, 1000);
+	lam = sl_backoff_temper(NULL, w, n, 1000);
 	after = ess_of(w, n);
 	printf("  ESS %.0f -> %.0f at exponent %.3f (target 1000)\n", before, after, lam);
 	CHECK(before < 1000, "fixture");
 	CHECK(lam > 0 && lam < 1, "exponent %.3f", lam);
 	CHECK(after >= 1000 && after < 1010, "ESS %.1f not at the target", after);
 	/* already above the target: untouched */
-	lam = sl_backoff_temper(w2, n, 5);
+	lam = sl_backoff_temper(NULL, w2, n, 5);
 	CHECK(lam == 1, "exponent %.3f for a target already met", lam);
 	/* target 0: untouched */
-	CHECK(sl_backoff_temper(w2, n, 0) == 1, "target 0");
+	CHECK(sl_backoff_temper(NULL, w2, n, 0) == 1, "target 0");
+
+	/* a base (the class shares) is kept whole; only the rest is tempered */
+	{
+		double	   *base = palloc(sizeof(double) * n);
+		double	   *w3 = palloc(sizeof(double) * n);
+		double	   *orig = palloc(sizeof(double) * n);
+		double		worst = 0;
+
+		pg_prng_seed(&rng, 8);
+		for (int i = 0; i < n; i++)
+		{
+			base[i] = (i % 2) ? log(0.25) : log(1.75);
+			orig[i] = w3[i] = 4 * td_normal(&rng);
+		}
+		lam = sl_backoff_temper(base, w3, n, 1000);
+		for (int i = 0; i < n; i++)
+			worst = Max(worst, fabs(w3[i] - (base[i] + lam * orig[i])));
+		printf("  with class shares: exponent %.3f, ESS %.0f\n", lam, ess_of(w3, n));
+		CHECK(lam > 0 && lam < 1, "exponent %.3f with a base", lam);
+		CHECK(ess_of(w3, n) >= 1000, "ESS with a base below the target");
+		CHECK(worst < 1e-9, "not base + lambda w (off by %g)", worst);
+	}
 }
 
 /*
