@@ -18,6 +18,9 @@
 #   uniform     the LLM candidates drawn uniformly (the paper's ablation)
 #   paper       the paper's stage 2, exactly (resample => 'paper')
 #   default     the default stage 2 (resample => 'attribution')
+#   balanced    (optional) the default stage 2 with per_group => half the
+#               rows positive: stage 2 corrects the features within each
+#               label, the labels stay as balanced as the LLM wrote them
 # and is scored by samplellm_evaluate(train, synthetic, label, holdout):
 #   shapes      column_shapes (KS/TV complement, mean over columns)
 #   pairs       column_pair_trends (mean over column pairs)
@@ -126,8 +129,10 @@ for ds in $DATASETS; do
 	label=${LABEL[$ds]}
 	for m in $METHODS; do
 		[ "$m" = real_only ] && continue
+		pg=
 		case $m in
 		builtin) prov=builtin res=none ;;
+		balanced) prov=openai res=attribution pg=", per_group => '{\"${POS[$ds]}\": 0.5}'" ;;
 		uniform) prov=openai res=uniform ;;
 		paper) prov=openai res=paper ;;
 		default) prov=openai res=attribution ;;
@@ -145,7 +150,7 @@ SET samplellm.model = 'sim?population=$ds&label=$label&label_rate=0.5&break=${BR
 ${S2Q_EXTRA_SQL:-}
 CREATE TABLE ${ds}_$m AS
 	SELECT * FROM samplellm_generate(NULL::${ds}_train, $NSEED, label => '$label',
-		seed => $GEN_SEED, resample => '$res'$over);
+		seed => $GEN_SEED, resample => '$res'$over$pg);
 INSERT INTO s2q SELECT '$ds', '$m', 'ess', (samplellm_last_run()->'stage2'->>'ess')::float8;
 SQL
 		} | q -f - 2>"$WORK/$ds.$m.log" || { cat "$WORK/$ds.$m.log" >&2; exit 1; }
@@ -188,7 +193,7 @@ SELECT format('%-12s %-9s %6s %6s %6s %9s %5s %6s %7s', dataset, method,
 		THEN 'real_only_auc' ELSE 'augmented_auc' END), 'FM0.000'),
 	coalesce(to_char(max(score) FILTER (WHERE metric = 'ess'), 'FM99990'), '-'))
 FROM s2q GROUP BY dataset, method
-ORDER BY dataset, array_position(ARRAY['real_only','builtin','uniform','paper','default'], method),
+ORDER BY dataset, array_position(ARRAY['real_only','builtin','uniform','paper','default','balanced'], method),
 	method) x;
 SQL
 )
