@@ -15,6 +15,8 @@
 # (break=COL draws COL from its marginal).  Each method generates SEEDS rows:
 #   real_only   no synthetic rows (utility baseline)
 #   builtin     the built-in generator (Gaussian copula), no stage 2
+#   builtin_s2  (optional) the built-in generator's candidates + the default
+#               stage 2
 #   uniform     the LLM candidates drawn uniformly (the paper's ablation)
 #   paper       the paper's stage 2, exactly (resample => 'paper')
 #   default     the default stage 2 (resample => 'attribution')
@@ -132,6 +134,7 @@ for ds in $DATASETS; do
 		pg=
 		case $m in
 		builtin) prov=builtin res=none ;;
+		builtin_s2) prov=builtin res=attribution ;;
 		balanced) prov=openai res=attribution pg=", per_group => '{\"${POS[$ds]}\": 0.5}'" ;;
 		uniform) prov=openai res=uniform ;;
 		paper) prov=openai res=paper ;;
@@ -193,7 +196,7 @@ SELECT format('%-12s %-9s %6s %6s %6s %9s %5s %6s %7s', dataset, method,
 		THEN 'real_only_auc' ELSE 'augmented_auc' END), 'FM0.000'),
 	coalesce(to_char(max(score) FILTER (WHERE metric = 'ess'), 'FM99990'), '-'))
 FROM s2q GROUP BY dataset, method
-ORDER BY dataset, array_position(ARRAY['real_only','builtin','uniform','paper','default','balanced'], method),
+ORDER BY dataset, array_position(ARRAY['real_only','builtin','builtin_s2','uniform','paper','default','balanced'], method),
 	method) x;
 SQL
 )

@@ -32,6 +32,9 @@ typedef enum SlStage2Estimator
 	SL_ESTIMATOR_PAPER
 } SlStage2Estimator;
 
+/* the default estimator's cap on the rows Integrated Hessians average over */
+#define SL_BACKOFF_IH_ROWS 2000
+
 /* the run's ESS target, as a multiple of the rows drawn */
 #define SL_ESS_TARGET_FRACTION 1.0
 
@@ -56,7 +59,7 @@ typedef struct SlStage2Options
 	SlStage2Estimator estimator;	/* default BACKOFF */
 	double		ess_target;		/* BACKOFF: temper to ESS >= this; 0: none */
 	int			fs_max_rows;	/* BACKOFF: f_S trains on at most this many
-								 * candidates (default 20000) */
+								 * candidates (default 10000) */
 	double		label_shrink;	/* BACKOFF: weight of the label rate in
 								 * P(y|x), default 0.1 */
 } SlStage2Options;
