@@ -36,7 +36,7 @@ typedef enum SlStage2Estimator
 #define SL_BACKOFF_IH_ROWS 2000
 
 /* the run's ESS target, as a multiple of the rows drawn */
-#define SL_ESS_TARGET_FRACTION 1.0
+#define SL_ESS_TARGET_FRACTION 2.0
 
 typedef struct SlStage2Options
 {
