@@ -283,6 +283,61 @@ test_scarce_seeds(void)
 	CHECK(rb.ess > rp.ess, "default ESS %.0f not above the paper's %.0f", rb.ess, rp.ess);
 }
 
+/*
+ * 5. the proportional-to-size draw: inclusion probabilities min(1, c w),
+ * exactly n distinct rows.  20 heavy candidates (w = 10) and 180 light ones
+ * (w = 1), n = 40: c w of a heavy one is above 1, so each is always taken,
+ * and the 20 other rows spread over the light ones (1/9 each).  Successive
+ * sampling (the paper's draw) misses heavy ones now and then.
+ */
+static void
+test_pps(void)
+{
+	int			N = 200,
+				n = 40,
+				reps = 400;
+	double	   *lw = palloc(sizeof(double) * N);
+	int		   *chosen = palloc(sizeof(int) * n);
+	bool	   *seen = palloc(sizeof(bool) * N);
+	double		heavy = 0,
+				heavy_gumbel = 0;
+	int			bad = 0;
+
+	printf("proportional-to-size draw\n");
+	for (int i = 0; i < N; i++)
+		lw[i] = i < 20 ? log(10.0) : 0;
+	for (int r = 0; r < reps; r++)
+	{
+		int			got = sl_draw_pps(lw, N, n, 1000 + r, chosen);
+
+		memset(seen, 0, sizeof(bool) * N);
+		for (int k = 0; k < got; k++)
+		{
+			bad += seen[chosen[k]] || chosen[k] < 0 || chosen[k] >= N;
+			seen[chosen[k]] = true;
+			heavy += chosen[k] < 20;
+		}
+		bad += got != n;
+		got = sl_draw_gumbel_topk(lw, N, n, 1000 + r, chosen);
+		for (int k = 0; k < got; k++)
+			heavy_gumbel += chosen[k] < 20;
+	}
+	heavy /= reps;
+	heavy_gumbel /= reps;
+	printf("  heavy rows per draw: %.2f of 20 (successive sampling: %.2f)\n", heavy,
+		   heavy_gumbel);
+	CHECK(bad == 0, "%d draws with a duplicate, a bad index or the wrong count", bad);
+	CHECK(heavy == 20, "heavy rows %.2f, not always all 20", heavy);
+	CHECK(heavy_gumbel < 19.9, "fixture: successive sampling should miss some (%.2f)",
+		  heavy_gumbel);
+	/* zero weights: never drawn while others remain */
+	for (int i = 0; i < N; i++)
+		lw[i] = i < 100 ? 0 : -INFINITY;
+	sl_draw_pps(lw, N, n, 7, chosen);
+	for (int k = 0; k < n; k++)
+		CHECK(chosen[k] < 100, "a zero-weight row drawn");
+}
+
 int
 main(void)
 {
@@ -291,6 +346,7 @@ main(void)
 	test_label_part();
 	test_temper();
 	test_scarce_seeds();
+	test_pps();
 	if (failures)
 	{
 		printf("%d FAILED\n", failures);
