@@ -155,6 +155,8 @@ tree_logq(const SlFieldSet *fs, const Sample *s, const int *fl, const int *paren
 				logq[i] += witten_bell(sl_count_key(keys, s->n,
 													(uint64) cr[fp] * Kj + (uint64) cr[fj]),
 									   cp, D[cr[fp]], lpj);
+			if ((i & 65535) == 0)
+				CHECK_FOR_INTERRUPTS();
 		}
 		pfree(D);
 	}
