@@ -37,6 +37,7 @@ OBJS = \
 	src/stage2_attribution.o \
 	src/stage2_clusters.o \
 	src/stage2_weights.o \
+	src/stage2_backoff.o \
 	src/stage2_draw.o \
 	src/stage2.o \
 	src/run_options.o \

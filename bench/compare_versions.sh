@@ -29,12 +29,14 @@ for r in $(seq 1 "$rounds"); do
 	for v in before after; do
 		rev=$([ $v = before ] && echo "$before" || echo "$after")
 		echo "######## $v ($rev), round $r: stage 2"
-		(cd "$scratch/$v" && bash bench/bench_stage2.sh 2>&1 | grep -E "stage 2 total|f_T train|f_S train|Integrated|rest")
+		(cd "$scratch/$v" && bash bench/bench_stage2.sh >"$scratch/s2-$v-$r.log" 2>&1) || echo "(bench_stage2.sh failed: $scratch/s2-$v-$r.log)"
+		grep -E "stage 2 total|f_T train|f_S train|Integrated|rest" "$scratch/s2-$v-$r.log" || true
 		echo "######## $v ($rev), round $r: stage 1"
 		port=$((port + 1))
 		(cd "$scratch/$v" && PG_BIN=$scratch/pg-$v/usr/lib/postgresql/15/bin PGPORT=$port \
-			BENCH_PARTS=${BENCH_PARTS:-"1 2"} bash bench/bench_stage1.sh 2>&1 |
-			grep -E "^\| (throughput C=[0-9]+, L=1 s, R=20, llm_sim.py  |backend CPU)")
+			BENCH_PARTS=${BENCH_PARTS:-"1 2"} bash bench/bench_stage1.sh >"$scratch/s1-$v-$r.log" 2>&1) ||
+			{ echo "(bench_stage1.sh failed:)"; tail -5 "$scratch/s1-$v-$r.log"; }
+		grep -E "^\| (throughput C=[0-9]+, L=1 s, R=20, llm_sim.py  |backend CPU)" "$scratch/s1-$v-$r.log" || true
 	done
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -13,6 +13,12 @@ CREATE TEMP TABLE attr AS SELECT * FROM samplellm_generate(NULL::ctr, 300, label
 SELECT samplellm_last_run()->'stage2'->>'variant' AS variant,
        (samplellm_last_run()->>'pool')::int >= 1500 AS pool_of_5n,
        (samplellm_last_run()->'stage2'->>'ess')::float8 > 1 AS ess_reported;
+SELECT (samplellm_last_run()->'stage2'->>'ess')::float8 AS ess_default \gset
+-- the paper's estimator, by name, on the same candidates (the cache replays them)
+CREATE TEMP TABLE paper AS SELECT * FROM samplellm_generate(NULL::ctr, 300, label => 'clicked', seed => 9, oversample => 5, resample => 'paper');
+SELECT samplellm_last_run()->>'resample' AS resample, samplellm_last_run()->'stage2'->>'variant' AS variant,
+       :ess_default >= 299.5 AS default_ess_at_least_n,
+       :ess_default > (samplellm_last_run()->'stage2'->>'ess')::float8 AS default_ess_above_paper;
 CREATE TEMP TABLE unif AS SELECT * FROM samplellm_generate(NULL::ctr, 300, label => 'clicked', seed => 9, oversample => 5, resample => 'uniform');
 SELECT samplellm_last_run()->>'resample' AS resample, samplellm_last_run()->'stage2' IS NULL AS no_model;
 RESET samplellm.model;
@@ -33,6 +39,8 @@ END $$;
 SELECT u.label_rate_gap - a.label_rate_gap >= 0.25 AS label_rate_closer_by_025,
        u.contingency_tv - a.contingency_tv >= 0.25 AS contingency_closer_by_025
 FROM ctr_distance('attr') a, ctr_distance('unif') u;
+SELECT u.label_rate_gap - p.label_rate_gap >= 0.25 AS paper_label_rate_closer_by_025
+FROM ctr_distance('paper') p, ctr_distance('unif') u;
 
 -- A planted interaction: y = a XOR b, while c, d and e are noise.
 CREATE TABLE planted (a int, b int, c int, d int, e int, y bool);

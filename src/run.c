@@ -256,7 +256,7 @@ sl_run_prepare(SlRun *run, Oid rowtype)
 	sl_seeds_require_rows(run->t, run->seeds);
 
 	/* Stage 2's label check (at most 64 classes) costs nothing now. */
-	if (run->t->label_col >= 0 && opt->resample == SL_RESAMPLE_ATTRIBUTION)
+	if (run->t->label_col >= 0 && SL_RESAMPLE_STAGE2(opt->resample))
 		(void) sl_label_fit(run->t, run->seeds);
 
 	run->validator = sl_validator_create(run->t, run->seeds);
@@ -307,17 +307,22 @@ choose_rows(SlRun *run)
 	for (g = 0; g < gs->ngroups; g++)
 		quota[g] = gs->groups[g].quota;
 	memset(&run->s2, 0, sizeof(SlStage2Result));
-	if (run->opt.resample == SL_RESAMPLE_ATTRIBUTION)
+	if (SL_RESAMPLE_STAGE2(run->opt.resample))
 	{
 		SlStage2Options s2opt;
 
 		sl_run_stage2_options(run->seed, &s2opt);
+		s2opt.estimator = run->opt.resample == SL_RESAMPLE_PAPER ?
+			SL_ESTIMATOR_PAPER : SL_ESTIMATOR_BACKOFF;
+		/* the draw takes n rows: weights flatter than that waste the pool */
+		s2opt.ess_target = sl_ess_target * run->opt.n;
 		sl_stage2_weights(run->t, run->target_rows, run->pool_rows, &s2opt, &run->s2);
 		run->s2_ran = true;
 		logw = run->s2.log_weights;
 	}
 	method = run->opt.resample == SL_RESAMPLE_NONE ? SL_DRAW_FIRST :
-		run->opt.resample == SL_RESAMPLE_UNIFORM ? SL_DRAW_UNIFORM : SL_DRAW_WEIGHTED;
+		run->opt.resample == SL_RESAMPLE_UNIFORM ? SL_DRAW_UNIFORM :
+		run->opt.resample == SL_RESAMPLE_PAPER ? SL_DRAW_WEIGHTED : SL_DRAW_PPS;
 	run->chosen = palloc(sizeof(int) * run->opt.n);
 	if (run->strata)
 	{

@@ -23,12 +23,15 @@
 
 typedef enum SlResample
 {
-	SL_RESAMPLE_ATTRIBUTION,	/* the paper's stage 2 */
+	SL_RESAMPLE_ATTRIBUTION,	/* stage 2, the default estimator */
 	SL_RESAMPLE_UNIFORM,		/* the paper's ablation: same pool, uniform */
-	SL_RESAMPLE_NONE			/* the first n valid candidates */
+	SL_RESAMPLE_NONE,			/* the first n valid candidates */
+	SL_RESAMPLE_PAPER			/* stage 2 exactly as the paper's code */
 } SlResample;
 
-extern const char *const sl_resample_names[3];
+#define SL_RESAMPLE_STAGE2(r) ((r) == SL_RESAMPLE_ATTRIBUTION || (r) == SL_RESAMPLE_PAPER)
+
+extern const char *const sl_resample_names[4];
 
 /* What the caller asked for, checked by run_options.c. */
 typedef struct SlRunOptions

@@ -17,7 +17,7 @@
 #include "run.h"
 #include "samplellm.h"
 
-const char *const sl_resample_names[3] = {"attribution", "uniform", "none"};
+const char *const sl_resample_names[4] = {"attribution", "uniform", "none", "paper"};
 
 void
 sl_run_options_init(SlRunOptions *opt)
@@ -92,7 +92,7 @@ sl_run_options_set_resample(SlRunOptions *opt, bool isnull, text *v)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown resample method \"%s\"", r),
-				 errhint("Use 'attribution' (the paper's stage 2), 'uniform' (the same candidates drawn uniformly) or 'none' (the first n valid candidates).")));
+				 errhint("Use 'attribution' (stage 2), 'paper' (stage 2 exactly as the paper), 'uniform' (the same candidates drawn uniformly) or 'none' (the first n valid candidates).")));
 	opt->resample = (SlResample) i;
 }
 

@@ -185,10 +185,10 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 		escape_json(&buf, run->s2.variant);
 		appendStringInfo(&buf, ", \"fields\": %d, \"clusters\": %d, \"ess\": %.1f"
 						 ", \"n_carry\": %d, \"epochs_T\": %d, \"epochs_S\": %d"
-						 ", \"seconds\": %.3f}",
+						 ", \"temper\": %.3f, \"seconds\": %.3f}",
 						 run->s2.nfields, run->s2.nclusters, run->s2.ess,
 						 run->s2.n_carry, run->s2.epochs_T, run->s2.epochs_S,
-						 run->s2.secs_total);
+						 run->s2.temper, run->s2.secs_total);
 	}
 	appendStringInfo(&buf, ", \"elapsed_ms\": %.0f}",
 					 (double) (GetCurrentTimestamp() - run->start) / 1000.0);

@@ -45,6 +45,7 @@ int			sl_clusters = 5;
 int			sl_exemplars_per_cluster = 2;
 int			sl_summary_level = DEBUG1;
 double		sl_oversample = 3.0;
+double		sl_ess_target = 2.0;
 double		sl_threshold = 0.5;
 int			sl_max_cluster_size = 4;
 int			sl_epochs = 100;
@@ -348,6 +349,13 @@ _PG_init(void)
 							 "Sets how many candidates per returned row stage 2 draws from.",
 							 "Stage 1 asks for n times this many valid candidates; 1 disables the choice.",
 							 &sl_oversample, 3.0, 1.0, 100.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("samplellm.ess_target",
+							 "Sets the effective sample size stage 2's weights keep, as a multiple of the rows returned.",
+							 "The default estimator tempers its weights until their effective sample size reaches this; "
+							 "0 leaves them untempered. resample => 'paper' ignores it.",
+							 &sl_ess_target, 2.0, 0.0, 100.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomRealVariable("samplellm.threshold",

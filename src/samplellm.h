@@ -47,6 +47,7 @@ extern int	sl_exemplars_per_cluster;
 extern int	sl_summary_level;
 extern double sl_oversample;
 extern double sl_threshold;
+extern double sl_ess_target;
 extern int	sl_max_cluster_size;
 extern int	sl_epochs;
 extern int	sl_context_tokens;

@@ -19,6 +19,25 @@
 #include "table.h"
 #include "util.h"
 
+/*
+ * How p_T / p_S is estimated.  PAPER is the reference code exactly (exact
+ * tuple frequencies, 1e-20 for a tuple T lacks, f_S on every candidate);
+ * BACKOFF is the default (stage2_backoff.c): smoothed frequencies that back
+ * off to single fields, label probabilities shrunk toward the label rates,
+ * f_S on a sample of S, weights tempered to an effective-sample-size target.
+ */
+typedef enum SlStage2Estimator
+{
+	SL_ESTIMATOR_BACKOFF,
+	SL_ESTIMATOR_PAPER
+} SlStage2Estimator;
+
+/* the default estimator's cap on the rows Integrated Hessians average over */
+#define SL_BACKOFF_IH_ROWS 2000
+
+/* the run's ESS target, as a multiple of the rows drawn */
+#define SL_ESS_TARGET_FRACTION 2.0
+
 typedef struct SlStage2Options
 {
 	double		threshold;		/* tau on M / max off-diagonal, default 0.5 */
@@ -37,6 +56,12 @@ typedef struct SlStage2Options
 	int			validation_rows;	/* >0: hold out only rows below this
 									 * index (samplellm_evaluate's real
 									 * rows, not their synthetic copies) */
+	SlStage2Estimator estimator;	/* default BACKOFF */
+	double		ess_target;		/* BACKOFF: temper to ESS >= this; 0: none */
+	int			fs_max_rows;	/* BACKOFF: f_S trains on at most this many
+								 * candidates (default 10000) */
+	double		label_shrink;	/* BACKOFF: weight of the label rate in
+								 * P(y|x), default 0.1 */
 } SlStage2Options;
 
 typedef struct SlStage2Result
@@ -61,6 +86,8 @@ typedef struct SlStage2Result
 	double		secs_ih;
 	double		secs_train_S;
 	double		secs_total;
+	double		temper;			/* BACKOFF: the exponent the weights got (1:
+								 * untempered) */
 	double	   *log_weights;	/* per candidate, normalized (sum exp = 1);
 								 * NULL for sl_stage2_interactions */
 	int			ncands;
@@ -235,17 +262,66 @@ extern double sl_weights_normalize(double *logw, int n, int *n_carry);
 
 #define SL_NONE_PROB 1e-20		/* p_T of a tuple never seen in T (code) */
 
+/* shared by the estimators: cluster tuple keys and counts */
+extern void sl_tuple_keys(const SlFieldSet *fs, const int32 *codes, int n,
+						  const int *fl, int nf, bool exact, uint64 *keys);
+extern int	sl_count_key(const uint64 *sorted, int n, uint64 key);
+
+/* ---- the default estimator (stage2_backoff.c) ---- */
+
+/*
+ * logw[i] += sum over clusters of log p^_T(x_C) - log p^_S(x_C), each a
+ * Witten-Bell smoothed tuple frequency backing off to a tree of smoothed
+ * pair frequencies (the cluster's maximum spanning tree of M; M NULL: the
+ * fields' order), then to single fields.
+ */
+extern void sl_backoff_feature_part(const SlFieldSet *fs, const double *M,
+									const int32 *codesT, int nT,
+									const int32 *codesS, int nS,
+									const int *cluster, int nclusters,
+									double *logw);
+/* smoothed class rates (nclasses) of labels y (-1 ignored) */
+extern void sl_backoff_label_rates(const int *y, int n, int nclasses,
+								   double *rate);
+/*
+ * base[i] += log rateT(y_i) - log rateS(y_i) and logw[i] += d_i - mean of d
+ * over the candidates of class y_i, where d_i = log P~_T(y_i|x_i) - log
+ * P~_S(y_i|x_i) and P~ = (1 - shrink) P + shrink * rate(y): the label rates
+ * set each class's share (counts, robust on few seeds), the models only move
+ * weight within a class.  A label T lacks gets base log floorT.
+ */
+extern void sl_backoff_label_part(const double *logpT, const double *logpS,
+								  const int *y, int nS, const double *rateT,
+								  const double *rateS, int nclasses,
+								  double shrink, double floorT, double *base,
+								  double *logw);
+/*
+ * logw[i] = base[i] + lambda logw[i] with the largest lambda in [0, 1]
+ * whose normalized weights have an effective sample size >= target (base
+ * NULL: 0; the class shares in base are never tempered); returns lambda.
+ */
+extern double sl_backoff_temper(const double *base, double *logw, int n,
+								double target);
+
 /* ---- step 8: draw (stage2_draw.c) ---- */
 
 /* up to n distinct indices by Gumbel-top-k on logw; returns the count */
 extern int	sl_draw_gumbel_topk(const double *logw, int ncands, int n,
 								uint64 seed, int *chosen);
+/*
+ * n distinct indices, candidate i included with probability min(1, c w_i)
+ * (c such that they sum to n), by systematic sampling in a seeded random
+ * order; returns the count
+ */
+extern int	sl_draw_pps(const double *logw, int ncands, int n, uint64 seed,
+						int *chosen);
 /* up to n distinct indices uniformly, in a seeded order */
 extern int	sl_draw_uniform(int ncands, int n, uint64 seed, int *chosen);
 
 typedef enum SlDrawMethod
 {
-	SL_DRAW_WEIGHTED,			/* Gumbel-top-k on the log-weights */
+	SL_DRAW_WEIGHTED,			/* Gumbel-top-k on the log-weights (paper) */
+	SL_DRAW_PPS,				/* inclusion probability proportional to w */
 	SL_DRAW_UNIFORM,			/* the paper's ablation */
 	SL_DRAW_FIRST				/* the first candidates, in pool order */
 } SlDrawMethod;

@@ -76,6 +76,116 @@ sl_draw_gumbel_topk(const double *logw, int ncands, int n, uint64 seed,
 	return take;
 }
 
+static int
+cmp_double_desc(const void *a, const void *b)
+{
+	double		x = *(const double *) a;
+	double		y = *(const double *) b;
+
+	return (x < y) - (x > y);
+}
+
+/*
+ * Deviation from the paper (measured in docs/stage2.md): successive sampling
+ * (the paper's draw, Gumbel-top-k above) flattens the weights once n is a
+ * sizeable share of the pool: the heaviest candidates are taken early and
+ * the rest of the draw falls back on the light ones, so with n a third of
+ * the pool a label the weights cut to a fifth still comes out at twice its
+ * target rate.  Proportional-to-size sampling gives each candidate the
+ * inclusion probability pi_i = min(1, c w_i), sum pi_i = n, which is as
+ * close to the weighted distribution as n distinct rows can get;
+ * systematic sampling over a random order draws exactly n of them.
+ */
+int
+sl_draw_pps(const double *logw, int ncands, int n, uint64 seed, int *chosen)
+{
+	double	   *w;
+	double	   *sorted;
+	double		mx = -INFINITY;
+	double		rest = 0,
+				c;
+	int			capped = 0;
+	int			take = Min(Max(n, 0), ncands);
+	int		   *perm;
+	pg_prng_state rng;
+	double		cum,
+				u;
+	int			got = 0;
+	int			positive = 0;
+
+	if (take <= 0)
+		return 0;
+	for (int i = 0; i < ncands; i++)
+		if (!isnan(logw[i]) && logw[i] > mx)
+			mx = logw[i];
+	w = palloc(sizeof(double) * ncands);
+	for (int i = 0; i < ncands; i++)
+	{
+		w[i] = (isnan(logw[i]) || !isfinite(mx)) ? 0 : exp(logw[i] - mx);
+		positive += w[i] > 0;
+	}
+	if (positive <= take)
+	{
+		/* every candidate with weight, then the others in seeded order */
+		for (int i = 0; i < ncands; i++)
+			w[i] = w[i] > 0 ? 1 : 0;
+		positive = take;
+	}
+
+	/* c: the largest scale with min(1, c w) summing to take */
+	sorted = palloc(sizeof(double) * ncands);
+	memcpy(sorted, w, sizeof(double) * ncands);
+	qsort(sorted, ncands, sizeof(double), cmp_double_desc);
+	for (int i = 0; i < ncands; i++)
+		rest += sorted[i];
+	c = rest > 0 ? (double) take / rest : 0;
+	while (capped < take && sorted[capped] * c >= 1)
+	{
+		rest -= sorted[capped];
+		capped++;
+		c = rest > 0 ? (double) (take - capped) / rest : INFINITY;
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(sorted);
+
+	/* systematic sampling over a random order */
+	perm = sl_identity(ncands);
+	pg_prng_seed(&rng, seed);
+	sl_shuffle_prefix(perm, ncands, ncands, &rng);
+	u = pg_prng_double(&rng);
+	cum = 0;
+	for (int k = 0; k < ncands && got < take; k++)
+	{
+		int			i = perm[k];
+		double		pi = Min(1.0, w[i] * c);
+
+		if (isnan(pi))
+			pi = w[i] > 0 ? 1 : 0;
+		cum += pi;
+		if (cum >= u + got)
+		{
+			chosen[got++] = i;
+			w[i] = -1;			/* taken */
+		}
+		if ((k & 65535) == 0)
+			CHECK_FOR_INTERRUPTS();
+	}
+	/* rounding can leave the last one out: the heaviest not taken */
+	while (got < take)
+	{
+		int			best = -1;
+
+		for (int i = 0; i < ncands; i++)
+			if (w[i] >= 0 && (best < 0 || w[i] > w[best]))
+				best = i;
+		chosen[got++] = best;
+		w[best] = -1;
+	}
+	pfree(perm);
+	pfree(w);
+	return take;
+}
+
 /* The 'uniform' ablation: a seeded partial Fisher-Yates shuffle. */
 int
 sl_draw_uniform(int ncands, int n, uint64 seed, int *chosen)
@@ -132,6 +242,9 @@ sl_draw_groups(SlDrawMethod method, const double *logw, const int *group_of,
 				break;
 			case SL_DRAW_UNIFORM:
 				got = sl_draw_uniform(m, quota[g], gseed, pick);
+				break;
+			case SL_DRAW_PPS:
+				got = sl_draw_pps(sub, m, quota[g], gseed, pick);
 				break;
 			case SL_DRAW_WEIGHTED:
 			default:

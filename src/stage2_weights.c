@@ -19,8 +19,8 @@
 #include "stage2.h"
 
 /* rows of sorted keys equal to key */
-static int
-count_key(const uint64 *sorted, int n, uint64 key)
+int
+sl_count_key(const uint64 *sorted, int n, uint64 key)
 {
 	int			lo = 0,
 				hi = n,
@@ -72,8 +72,8 @@ mix64(uint64 z)
  * default cap of 4 fields and at most ~1,000 codes each), else a 64-bit hash
  * whose collisions are negligible at these row counts.
  */
-static void
-tuple_keys(const SlFieldSet *fs, const int32 *codes, int n, const int *fl,
+void
+sl_tuple_keys(const SlFieldSet *fs, const int32 *codes, int n, const int *fl,
 		   int nf, bool exact, uint64 *keys)
 {
 	int			F = fs->nfields;
@@ -129,15 +129,15 @@ sl_weights_feature_part(const SlFieldSet *fs, const int32 *codesT, int nT,
 			continue;
 		if (prod >= 1.8e19)
 			exact = false;
-		tuple_keys(fs, codesT, nT, fl, nf, exact, kT);
-		tuple_keys(fs, codesS, nS, fl, nf, exact, kS);
+		sl_tuple_keys(fs, codesT, nT, fl, nf, exact, kT);
+		sl_tuple_keys(fs, codesS, nS, fl, nf, exact, kS);
 		memcpy(kSs, kS, sizeof(uint64) * nS);
 		qsort(kT, nT, sizeof(uint64), sl_cmp_uint64);
 		qsort(kSs, nS, sizeof(uint64), sl_cmp_uint64);
 		for (int i = 0; i < nS; i++)
 		{
-			int			cT = count_key(kT, nT, kS[i]);
-			int			cS = count_key(kSs, nS, kS[i]);	/* >= 1: row i */
+			int			cT = sl_count_key(kT, nT, kS[i]);
+			int			cS = sl_count_key(kSs, nS, kS[i]);	/* >= 1: row i */
 			double		lpT = cT > 0 ? log((double) cT / nT) : log_none;
 
 			logw[i] += lpT - log((double) cS / nS);

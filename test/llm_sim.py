@@ -130,6 +130,14 @@ syntax).  Unknown keys or bad values give a 400, so typos in tests show.  Keys:
                     largest distinct exemplar value), else another exemplar value;
                     applies to copied rows too
   break=C1,C2       these columns are drawn independently from their exemplar values
+                    (with population=: from the population's values)
+  population=NAME   stand in for an LLM that knows more than the seeds: rows are drawn
+                    from the population CSV given as --population NAME=FILE (header =
+                    column names; booleans t/f/true/false), not from the exemplars;
+                    label_rate= then picks the positive label with probability P and a
+                    population row with that label (a skew that keeps P(x | y)); mix=
+                    takes a cell from another population row; numbers, integers and
+                    dates are perturbed as usual; copy= keeps a row unperturbed
   lowdiv=P          with probability P the whole answer reuses one base exemplar
   Per-row flaws (probabilities, default 0)
   malformed=P       the row loses a key, gains "zzz_extra", becomes an array or a string
@@ -344,7 +352,7 @@ SCENARIO_KEYS = {
     "tps": (_num(float, 0.001), None), "pps": (_num(float, 0.001), None),
     "early_headers": (_flag, None),
     "refs": (_choice(("follow", "ignore")), "follow"),
-    "avoid": (str, None),
+    "avoid": (str, None), "population": (str, None),
     "auth": (str, None), "redirect": (_num(int, 300, 399), None),
 }
 
@@ -763,6 +771,96 @@ def render_row(rng, cols, vals, sc):
     return "{" + ", ".join(dumps(k) + ": " + dumps(v) for k, v in pairs) + "}"
 
 
+# -- Population mode: an LLM with prior knowledge ------------------------------
+
+POPULATIONS = {}                    # name -> (header, rows of strings); --population
+
+TRUE_TEXT = ("t", "true", "yes", "on", "1")
+FALSE_TEXT = ("f", "false", "no", "off", "0")
+
+
+def load_population(spec):
+    """Parse --population NAME=FILE into (name, (header, rows))."""
+    import csv
+    name, sep, path = spec.partition("=")
+    if not sep or not name or not path:
+        raise ValueError("--population wants NAME=FILE, not %r" % spec)
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 2:
+        raise ValueError("population %s (%s) has no data rows" % (name, path))
+    return name, (rows[0], rows[1:])
+
+
+def population_value(col, text):
+    """A population CSV cell as the JSON value of col's type (None if empty)."""
+    if text is None or text == "":
+        return None
+    try:
+        if col.jtype == "boolean":
+            low = text.strip().lower()
+            return True if low in TRUE_TEXT else False if low in FALSE_TEXT else None
+        if col.jtype == "integer":
+            return int(float(text)) if "." in text or "e" in text.lower() else int(text)
+        if col.jtype == "number":
+            x = float(text)
+            return x if math.isfinite(x) else None
+    except ValueError:
+        return None
+    return text
+
+
+def population_table(cols, name):
+    """The population's rows as lists of values in cols' order and types."""
+    if name not in POPULATIONS:
+        raise RequestError("scenario names population %r, which the simulator was not "
+                           "started with (--population %s=FILE)" % (name, name))
+    header, rows = POPULATIONS[name]
+    index = {h: i for i, h in enumerate(header)}
+    out = []
+    for r in rows:
+        out.append([population_value(c, r[index[c.name]])
+                    if c.name in index and index[c.name] < len(r) else None for c in cols])
+    return out
+
+
+def generate_population_rows(rng, cols, n, sc, pop):
+    """Rows drawn from the population with the planted biases: the positive
+    label with probability label_rate (then a population row that has it),
+    break= columns from the population's marginal, mix= cells from another
+    population row, the usual perturbation of numbers and dates."""
+    label = next((c for c in cols if c.name == sc["label"]), None)
+    li = cols.index(label) if label is not None else None
+    pos_rows, neg_rows = pop, pop
+    if label is not None and sc["label_rate"] is not None:
+        pvals = [r[li] for r in pop]
+        label.values = pvals        # the positive value is the population's
+        pos, _ = label_values(label)
+        pos_rows = [r for r in pop if r[li] == pos]
+        neg_rows = [r for r in pop if r[li] is not None and r[li] != pos]
+        if not pos_rows or not neg_rows:
+            pos_rows = neg_rows = pop
+    broken = [cols.index(c) for c in cols if c.name in sc["break"]]
+    out = []
+    for _ in range(n):
+        if label is not None and sc["label_rate"] is not None:
+            base = rng.choice(pos_rows if rng.random() < sc["label_rate"] else neg_rows)
+        else:
+            base = rng.choice(pop)
+        keep = rng.random() < sc["copy"]
+        vals = []
+        for j, c in enumerate(cols):
+            src = rng.choice(pop) if (j != li and rng.random() < sc["mix"]) else base
+            v = src[j] if keep or j == li else perturb(rng, c, src[j])
+            if c.enum and v is not None and v not in c.enum:
+                v = rng.choice(c.enum)
+            vals.append(v)
+        for j in broken:
+            vals[j] = rng.choice(pop)[j]
+        out.append(vals)
+    return out
+
+
 def generate_rows(rng, cols, exemplars, n, sc, refs=(), unique=()):
     """Return the JSON texts of n rows drawn around the exemplars."""
     def cell(row, col):
@@ -774,9 +872,14 @@ def generate_rows(rng, cols, exemplars, n, sc, refs=(), unique=()):
         pos, negs = label_values(label)
     broken = [c for c in cols if c.name in sc["break"]]
     out = []
+    pop_rows = (generate_population_rows(rng, cols, n, sc,
+                                         population_table(cols, sc["population"]))
+                if sc["population"] is not None else None)
     for _ in range(n):
         base = low_base if low_base is not None else rng.choice(exemplars)
-        if rng.random() < sc["copy"]:
+        if pop_rows is not None:
+            vals = pop_rows[len(out)]
+        elif rng.random() < sc["copy"]:
             vals = [cell(base, c) for c in cols]
         else:
             vals = []
@@ -786,9 +889,9 @@ def generate_rows(rng, cols, exemplars, n, sc, refs=(), unique=()):
                 if c.enum and v is not None and v not in c.enum:
                     v = rng.choice(c.enum)
                 vals.append(v)
-        for c in broken:
+        for c in broken if pop_rows is None else ():
             vals[cols.index(c)] = rng.choice(c.values)
-        if label is not None and sc["label_rate"] is not None:
+        if label is not None and sc["label_rate"] is not None and pop_rows is None:
             vals[cols.index(label)] = pos if rng.random() < sc["label_rate"] \
                 else rng.choice(negs)
         # a column the description marks UNIQUE gets a value of its own
@@ -1678,7 +1781,15 @@ def main(argv=None):
     ap.add_argument("--loading", type=float, default=0.0)
     ap.add_argument("--n-ctx", type=int, default=8192)
     ap.add_argument("--max-queue", type=int, default=None)
+    ap.add_argument("--population", action="append", default=[], metavar="NAME=FILE",
+                    help="a population CSV for the population= scenario key")
     args = ap.parse_args(argv)
+    for spec in args.population:
+        try:
+            name, table = load_population(spec)
+        except (OSError, ValueError) as e:
+            ap.error(str(e))
+        POPULATIONS[name] = table
     for name in ("slots", "tps", "pps"):
         v = getattr(args, name)
         if v is not None and not v > 0:

@@ -574,6 +574,89 @@ class SimTest(Client, unittest.TestCase):
             self.assertEqual(self.request("GET", path)[0].status, 404, path)
 
 
+
+def population_csv(n=2000, seed=3):
+    """A population where label = (age > 40) mostly and city follows age."""
+    import random as _r
+    rng = _r.Random(seed)
+    lines = ["age,income,city,signup,label"]
+    for i in range(n):
+        age = rng.randint(20, 70)
+        city = "rome" if age > 45 else ("paris" if age > 30 else "oslo")
+        income = round(1000.0 * age + rng.random(), 2)
+        label = "t" if (age > 40) != (rng.random() < 0.1) else "f"
+        lines.append("%d,%s,%s,2023-01-%02d,%s" % (age, income if i % 50 else "",
+                                                   city, 1 + i % 28, label))
+    return "\n".join(lines) + "\n"
+
+
+class PopulationTest(unittest.TestCase):
+    """population=NAME: rows from a larger real population, with planted biases."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp()
+        path = os.path.join(cls.dir, "pop.csv")
+        with open(path, "w") as fh:
+            fh.write(population_csv())
+        name, table = sim.load_population("people=" + path)
+        sim.POPULATIONS[name] = table
+        cls.header, cls.pop = table
+
+    @classmethod
+    def tearDownClass(cls):
+        sim.POPULATIONS.pop("people", None)
+        shutil.rmtree(cls.dir)
+
+    def rows(self, model, n=400):
+        body = make_body(model=model, n=n)
+        content = sim.make_content(body, json.dumps(body).encode(),
+                                   sim.parse_scenario(model), 0)
+        return json.loads(content)["rows"]
+
+    def test_rows_come_from_the_population_not_the_exemplars(self):
+        rows = self.rows("sim?population=people&copy=1&mix=0")
+        pop = {(int(r[0]), r[2], r[4] == "t") for r in self.pop}
+        got = {(r["age"], r["city"], r["label"]) for r in rows}
+        self.assertTrue(got <= pop)
+        # far more distinct ages than the 7 exemplars have
+        self.assertGreater(len({r["age"] for r in rows}), 30)
+        # an empty cell is null, numbers are numbers
+        self.assertTrue(all(r["income"] is None or isinstance(r["income"], float)
+                            for r in rows))
+
+    def test_relations_of_the_population_hold(self):
+        rows = self.rows("sim?population=people&mix=0")
+        agree = sum((r["age"] > 45) == (r["city"] == "rome") for r in rows)
+        self.assertGreater(agree / len(rows), 0.9)      # perturbed ages near 45 only
+        pos = sum(r["label"] for r in rows) / len(rows)
+        self.assertLess(abs(pos - 0.56), 0.08)          # the population's own rate
+
+    def test_label_skew_keeps_features_given_label(self):
+        rows = self.rows("sim?population=people&mix=0&label=label&label_rate=0.2", 1000)
+        rate = sum(r["label"] for r in rows) / len(rows)
+        self.assertLess(abs(rate - 0.2), 0.04)
+        # P(age > 40 | label) still the population's: ~0.9 among positives
+        pos = [r for r in rows if r["label"]]
+        self.assertGreater(sum(r["age"] > 40 for r in pos) / len(pos), 0.8)
+
+    def test_break_makes_a_column_independent(self):
+        rows = self.rows("sim?population=people&mix=0&break=city", 1000)
+        agree = sum((r["age"] > 45) == (r["city"] == "rome") for r in rows)
+        self.assertLess(agree / len(rows), 0.75)
+        # the marginal stays the population's (rome ~ half of ages 20..70)
+        rome = sum(r["city"] == "rome" for r in rows) / len(rows)
+        self.assertLess(abs(rome - 25 / 51), 0.06)
+
+    def test_deterministic_and_unknown_population(self):
+        self.assertEqual(self.rows("sim?population=people"), self.rows("sim?population=people"))
+        body = make_body(model="sim?population=nobody")
+        with self.assertRaises(sim.RequestError):
+            sim.make_content(body, json.dumps(body).encode(),
+                             sim.parse_scenario(body["model"]), 0)
+        with self.assertRaises(ValueError):
+            sim.load_population("no-equals-sign")
+
 class CapacityTest(Client, unittest.TestCase):
     """--slots, --tps, the timing log and cancellation (vllm personality: /metrics)."""
 

@@ -16,6 +16,7 @@
 #include "postgres.h"
 
 #include <math.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "portability/instr_time.h"
@@ -67,6 +68,11 @@ main(int argc, char **argv)
 	int			nT = argc > 3 ? atoi(argv[2]) : 10000;
 	int			nS = argc > 3 ? atoi(argv[3]) : 30000;
 	int			n = nS / 3;
+	bool		paper = argc > 4 && strcmp(argv[4], "paper") == 0;
+	struct rusage ru;
+	long		rss_data;
+	int			ih_used;
+	double		cpu0;
 	char		cls[NCONT + NCAT + 2];
 	SlTable    *t;
 	SlRowSet   *T,
@@ -90,16 +96,31 @@ main(int argc, char **argv)
 		   "generated in %.2fs\n", nT, nS, NCONT + NCAT, n,
 		   INSTR_TIME_GET_DOUBLE(end));
 
+	getrusage(RUSAGE_SELF, &ru);
+	rss_data = ru.ru_maxrss;
+	cpu0 = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
 	sl_stage2_default_options(&opt);
 	opt.seed = 42;
+	if (paper)
+		opt.estimator = SL_ESTIMATOR_PAPER;
+	else
+		opt.ess_target = SL_ESS_TARGET_FRACTION * n;
 	sl_stage2_select(t, T, S, n, &opt, &res);
+	getrusage(RUSAGE_SELF, &ru);
+	ih_used = Min(nT, paper ? opt.ih_max_rows : Min(opt.ih_max_rows, SL_BACKOFF_IH_ROWS));
 
-	printf("C stage 2 total            %8.2f s\n", res.secs_total);
+	printf("C stage 2 total            %8.2f s  (%s; CPU %.2f s: on a busy machine the\n"
+		   "                                      wall clock counts other processes too)\n",
+		   res.secs_total, res.variant,
+		   ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec +
+		   ru.ru_stime.tv_usec * 1e-6 - cpu0);
+	printf("  peak memory: data %ld MB, stage 2 added %ld MB\n", rss_data / 1024,
+		   (ru.ru_maxrss - rss_data) / 1024);
 	printf("  f_T train                %8.2f s  (%d epochs, %.3f s/epoch, "
 		   "held-out loss %.4f)\n", res.secs_train_T, res.epochs_T,
 		   res.secs_train_T / Max(res.epochs_T, 1), res.train_loss);
 	printf("  Integrated Hessians      %8.2f s  (%d rows x 36 samples)\n",
-		   res.secs_ih, Min(nT, opt.ih_max_rows));
+		   res.secs_ih, ih_used);
 	printf("  f_S train                %8.2f s  (%d epochs, %.3f s/epoch)\n",
 		   res.secs_train_S, res.epochs_S,
 		   res.secs_train_S / Max(res.epochs_S, 1));
@@ -131,7 +152,7 @@ main(int argc, char **argv)
 				"c_secs_per_epoch_T %.6f\nc_ih_secs %.6f\nc_ih_rows %d\n",
 				fs->nfields, fs->ncodes, opt.embed_dim, nT,
 				res.secs_train_T / Max(res.epochs_T, 1), res.secs_ih,
-				Min(nT, opt.ih_max_rows));
+				ih_used);
 		fclose(meta);
 	}
 	return 0;

@@ -504,7 +504,7 @@ test_degenerate(void)
 		for (int r = 0; r < T->nrows; r++)
 			td_int(T, r, 5, 1);
 		res = run_select(t, T, S, 100, "one class in T");
-		CHECK(strncmp(res.variant, "one-class", 9) == 0, "variant %s", res.variant);
+		CHECK(strncmp(res.variant, "smoothed: one-class", 19) == 0, "variant %s", res.variant);
 		CHECK(res.nchosen == 100, "nchosen %d", res.nchosen);
 	}
 	{
@@ -568,7 +568,7 @@ test_degenerate(void)
 		SlRowSet   *S = planted_xor(300, 70, 2);
 
 		res = run_select(t0, T, S, 100, "no label column");
-		CHECK(strncmp(res.variant, "label-free", 10) == 0, "variant %s", res.variant);
+		CHECK(strncmp(res.variant, "smoothed: label-free", 20) == 0, "variant %s", res.variant);
 		CHECK(res.nchosen == 100, "nchosen %d", res.nchosen);
 	}
 	{
@@ -645,7 +645,7 @@ test_degenerate(void)
 		SlRowSet   *S = planted_xor(600, 82, 3);
 
 		res = run_select(t, T, S, 200, "three classes");
-		CHECK(res.nchosen == 200 && strcmp(res.variant, "label") == 0, "3 classes");
+		CHECK(res.nchosen == 200 && strcmp(res.variant, "smoothed: label") == 0, "3 classes");
 	}
 }
 
