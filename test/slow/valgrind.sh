@@ -128,7 +128,7 @@ if [ "$ours" -gt 0 ]; then
 	echo "FAIL valgrind: Memcheck errors in samplellm (full list: test/slow/valgrind-out/vg-summary.txt)"
 	status=1
 fi
-if grep -E "terminated by signal|was terminated|PANIC" "$SL_TMP/server.log"; then
+if ! sl_check_server_log "$SL_TMP/server.log"; then
 	echo "FAIL valgrind: the server log shows a crashed backend"; status=1
 fi
 [ "$status" -eq 0 ] && echo "PASS valgrind: no Memcheck error in samplellm.so"
