@@ -37,6 +37,7 @@ if [ $status -ne 0 ] && [ -f "$SL_ROOT/regression.diffs" ]; then
 fi
 bash "$SL_ROOT/test/check_faults.sh" "$SL_TMP" || status=1
 bash "$SL_ROOT/test/check_concurrency.sh" "$SL_TMP" || status=1
+bash "$SL_ROOT/test/check_memory.sh" "$SL_TMP" || status=1
 sl_check_server_log || status=1
 # the progress view needs the library preloaded (shared memory)
 sl_restart_cluster "shared_preload_libraries = 'samplellm'" || status=1
