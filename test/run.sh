@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # test/run.sh: build, install, start a throwaway cluster and the LLM
-# simulator, run the simulator's own tests and the pg_regress suite, and
-# tear everything down, also on failure.  Exit status is the suite's.
+# simulator, run the simulator's own tests, the C unit tests, the pg_regress
+# suite (every test of the Makefile's REGRESS list, which must be exactly
+# sql/*.sql, and no fewer), the shell checks (faults, concurrency, a quick
+# memory check, progress), and tear everything down, also on failure.  Exit
+# status is the suite's.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 trap sl_teardown EXIT
