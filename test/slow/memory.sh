@@ -31,7 +31,7 @@ trap sl_teardown EXIT
 ctxbound=${CTX_BOUND_KB:-64}
 phases=(${MEM_PHASES:-ok fail stage2 builtin cache evaluate})
 declare -A calls=([ok]=1000 [fail]=1000 [stage2]=300 [builtin]=300 [cache]=1000 [evaluate]=1000)
-# bytes per call after warm-up; measured (2026-12, 2 runs): ok 123-159,
+# bytes per call after warm-up; measured (2026-12, 3 runs): ok 82-159,
 # fail 0-105, stage2 0, builtin 0, cache 0, evaluate 0; a leak of 1 kB per
 # call (malloc or palloc in TopMemoryContext) fails every phase
 declare -A bound=([ok]=512 [fail]=384 [stage2]=512 [builtin]=512 [cache]=256 [evaluate]=256)
