@@ -63,6 +63,9 @@ PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
 REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security hardening keys firsthour
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
+# setup (the simulator's endpoint, the shared tables) comes first, also when
+# one test is picked: `make installcheck REGRESS=builtin` runs setup, builtin.
+override REGRESS := setup $(filter-out setup,$(REGRESS))
 
 # Our own code is -Werror clean; third-party headers come in through
 # src/*_prelude.h with their warnings suppressed.
@@ -90,3 +93,9 @@ include $(PGXS)
 
 # PGXS tracks no header dependencies: rebuild every object when a header changes.
 $(OBJS): $(wildcard src/*.h)
+
+# `make installcheck` works against any running server with the extension
+# installed: the regression tests talk to the project's LLM simulator, which
+# test/with_sim.sh starts (and stops) around pg_regress unless test/run.sh
+# already runs one.
+pg_regress_installcheck := $(patsubst %/pg_regress,$(CURDIR)/test/with_sim.sh %/pg_regress,$(pg_regress_installcheck))

@@ -55,6 +55,10 @@ SELECT (samplellm_last_run()->>'cached')::int > 0 AS cached_same_instruction;
 SET samplellm.cache = off;
 \set VERBOSITY default
 SELECT * FROM samplellm_generate(NULL::shop, 5, instructions => repeat('x', 2001));
+-- the built-in generator cannot follow them: an error, not silence
+SET samplellm.provider = 'builtin';
+SELECT * FROM samplellm_generate(NULL::shop, 5, instructions => 'winter');
+RESET samplellm.provider;
 \set VERBOSITY terse
 
 -- quiet by default: no summary NOTICE for a run that went well ...

@@ -189,13 +189,29 @@ WITH real_counts AS (SELECT count(c.id) AS k FROM users_before u
                      GROUP BY u.id),
      new_counts AS (SELECT count(c.id) AS k FROM new_u u LEFT JOIN new_c c ON c.user_id = u.id GROUP BY u.id),
      grid AS (SELECT DISTINCT k FROM real_counts UNION SELECT DISTINCT k FROM new_counts)
-SELECT abs((SELECT avg(k) FROM real_counts) - (SELECT avg(k) FROM new_counts)) < 3 AS mean_kept,
+SELECT round((SELECT avg(k) FROM real_counts), 1) AS real_mean, round((SELECT avg(k) FROM new_counts), 1) AS new_mean,
+       abs((SELECT avg(k) FROM real_counts) - (SELECT avg(k) FROM new_counts)) < 3 AS mean_kept,
+       round(max(abs((SELECT avg((r.k <= g.k)::int) FROM real_counts r) -
+                     (SELECT avg((c.k <= g.k)::int) FROM new_counts c)))::numeric, 2) AS ks,
        max(abs((SELECT avg((r.k <= g.k)::int) FROM real_counts r) -
                (SELECT avg((c.k <= g.k)::int) FROM new_counts c))) < 0.35 AS ks_close
 FROM grid g;
 -- the new clicks' requests showed the new users they belong to
 SELECT count(*) > 0 AS shown FROM sim_requests() r
 WHERE sim_user_message(r) LIKE '%<references>%"user_id"%' AND (r->>'seq')::int > :seq_before;
+
+-- the built-in generator fills every new parent's children too (it once
+-- asked for nothing forever once the rows, not the strata, were enough)
+SET samplellm.provider = 'builtin';
+SET statement_timeout = '60s';
+CREATE TEMP TABLE users_before2 AS SELECT id FROM users;
+SELECT source, rows_inserted FROM samplellm_generate_related('{users,clicks}', 20, labels => '{clicks.clicked}', seed => 21)
+ORDER BY source::text;
+SELECT count(DISTINCT c.user_id) AS new_users_with_clicks,
+       count(*) FILTER (WHERE c.item_id NOT IN (SELECT id FROM items)) AS dangling_items
+FROM clicks c WHERE c.user_id NOT IN (SELECT id FROM users_before2);
+RESET statement_timeout;
+RESET samplellm.provider;
 
 -- bad input, before any request
 SELECT sim_last_seq() AS seq_before \gset

@@ -62,3 +62,16 @@ INSERT INTO clicks
 SELECT i % 40, (ARRAY['mobile', 'desktop', 'tablet'])[1 + i % 3],
        round((5 + (i * 37) % 90)::numeric, 2), (i * 7) % 5 = 0
 FROM generate_series(1, 200) i;
+
+-- Click-through rows for stage 2 and the built-in generator: clicks depend
+-- on the device (mobile 50%, tablet 20%, desktop 10%).
+-- (deterministic pseudo-random numbers in [0, 1) from md5)
+CREATE FUNCTION prand(i int, salt int) RETURNS float8 LANGUAGE sql IMMUTABLE AS
+  $$ SELECT ('x' || substr(md5(i || ':' || salt), 1, 8))::bit(32)::bigint / 4294967296.0 $$;
+CREATE TABLE ctr (device text NOT NULL, hour int NOT NULL, price numeric(6,2) NOT NULL, clicked bool NOT NULL);
+INSERT INTO ctr
+SELECT d, (prand(i, 2) * 24)::int % 24, round((5 + prand(i, 3) * 95)::numeric, 2),
+       prand(i, 4) < CASE d WHEN 'mobile' THEN 0.5 WHEN 'tablet' THEN 0.2 ELSE 0.1 END
+FROM (SELECT i, CASE WHEN prand(i, 1) < 0.5 THEN 'mobile' WHEN prand(i, 1) < 0.7 THEN 'tablet' ELSE 'desktop' END AS d
+      FROM generate_series(1, 2000) i) s;
+

@@ -2,16 +2,8 @@
 -- toward the real rows; the structure it finds is inspectable.
 SET client_min_messages = warning;
 
--- Real rows: clicks depend on the device (mobile 50%, tablet 20%, desktop 10%).
--- (deterministic pseudo-random numbers in [0, 1) from md5)
-CREATE FUNCTION prand(i int, salt int) RETURNS float8 LANGUAGE sql IMMUTABLE AS
-  $$ SELECT ('x' || substr(md5(i || ':' || salt), 1, 8))::bit(32)::bigint / 4294967296.0 $$;
-CREATE TABLE ctr (device text NOT NULL, hour int NOT NULL, price numeric(6,2) NOT NULL, clicked bool NOT NULL);
-INSERT INTO ctr
-SELECT d, (prand(i, 2) * 24)::int % 24, round((5 + prand(i, 3) * 95)::numeric, 2),
-       prand(i, 4) < CASE d WHEN 'mobile' THEN 0.5 WHEN 'tablet' THEN 0.2 ELSE 0.1 END
-FROM (SELECT i, CASE WHEN prand(i, 1) < 0.5 THEN 'mobile' WHEN prand(i, 1) < 0.7 THEN 'tablet' ELSE 'desktop' END AS d
-      FROM generate_series(1, 2000) i) s;
+-- The real rows: ctr (setup.sql): clicks depend on the device (mobile 50%,
+-- tablet 20%, desktop 10%).
 
 -- The simulated LLM is biased: it writes clicked = true 80% of the time, and
 -- draws device independently of everything else.

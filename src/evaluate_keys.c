@@ -26,14 +26,12 @@
 #include <math.h>
 
 #include "access/htup_details.h"
-#include "catalog/pg_operator.h"
 #include "executor/spi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
-#include "utils/syscache.h"
 
 #include "evaluate.h"
 
@@ -42,22 +40,6 @@ rel_name(Oid relid)
 {
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
-}
-
-static char *
-qualified_operator(Oid opno)
-{
-	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
-	Form_pg_operator op;
-	char	   *out;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for operator %u", opno);
-	op = (Form_pg_operator) GETSTRUCT(tup);
-	out = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)),
-				   NameStr(op->oprname));
-	ReleaseSysCache(tup);
-	return out;
 }
 
 /* "a" or "a, b": the columns of a key, as the metric's columns. */
@@ -189,7 +171,7 @@ sl_eval_keys(const SlEvalData *d, SlEvalOut *out)
 		for (i = 0; i < fk->ncols; i++)
 			appendStringInfo(&sql, "%sp.%s %s s.%s", i ? " AND " : "",
 							 quote_identifier(get_attname(fk->parent, fk->parent_attnums[i], false)),
-							 qualified_operator(fk->eqops[i]),
+							 sl_qualified_operator(fk->eqops[i]),
 							 quote_identifier(t->cols[fk->cols[i]].name));
 		appendStringInfo(&sql, "))::int)::float8 FROM %s AS s WHERE ", syn);
 		for (i = 0; i < fk->ncols; i++)

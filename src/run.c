@@ -243,6 +243,13 @@ sl_run_prepare(SlRun *run, Oid rowtype)
 	sl_progress_phase(SL_PHASE_SEEDS);
 	run->t = sl_table_open(rowtype, opt->label);
 	mark_excluded(run->t, opt);
+	/* free text steers an LLM; the copula would silently ignore it */
+	if (run->builtin && opt->instructions)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("instructions need an LLM provider"),
+				 errdetail("samplellm.provider is 'builtin', a statistical generator that cannot follow free-text instructions."),
+				 errhint("Set samplellm.provider = 'openai' and an endpoint, or express the constraint as a condition.")));
 	if (!run->builtin && !run->estimate_only)
 		sl_llm_check_settings();
 	run->seeds = sl_seeds_read(run->t, opt->max_seed_rows, run->seed, &run->seen_rows);

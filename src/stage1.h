@@ -274,6 +274,7 @@ extern int	sl_pool_issued(const SlPool *p, int g);
 extern int	sl_pool_answers(const SlPool *p, int g);
 extern int64 sl_pool_have(const SlPool *p, int g);	/* in the prefix */
 extern int64 sl_pool_have_all(const SlPool *p, int g);	/* in every answer */
+extern int64 sl_pool_lacking(const SlPool *p, int g);	/* 0 once full */
 extern int64 sl_pool_valid(const SlPool *p);	/* valid rows of every answer */
 extern bool sl_pool_full(const SlPool *p);	/* every prefix at its target */
 /* A group owed more, with per_answer own rows expected of each request in

@@ -69,10 +69,11 @@ sl_stage1_builtin(const SlStage1 *in, SlPool *pool, SlStage1Stats *st)
 	{
 		int			g;
 
+		CHECK_FOR_INTERRUPTS();
 		for (g = 0; g < gs->ngroups; g++)
 		{
 			const SlGroup *grp = &gs->groups[g];
-			int64		need = grp->target - sl_pool_have(pool, g);
+			int64		need = sl_pool_lacking(pool, g);
 			int			k;
 			SlRowSet   *rows;
 

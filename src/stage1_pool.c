@@ -253,6 +253,27 @@ sl_pool_have(const SlPool *p, int g)
 	return p->g[g].have;
 }
 
+/*
+ * Rows group g still lacks in its prefix.  With strata (related tables) a
+ * group may hold its target in rows yet lack some strata: what counts is
+ * what each stratum lacks, or a generator asking for target - have would
+ * ask for nothing forever.
+ */
+int64
+sl_pool_lacking(const SlPool *p, int g)
+{
+	int64		lack = 0;
+	int			s;
+
+	if (p->g[g].full)
+		return 0;
+	if (p->strata == NULL)
+		return Max(0, p->gs->groups[g].target - p->g[g].have);
+	for (s = 0; s < p->strata->nstrata; s++)
+		lack += Max(0, p->strata->target[s] - p->strata_have[s]);
+	return Max(lack, 1);
+}
+
 int64
 sl_pool_have_all(const SlPool *p, int g)
 {

@@ -27,7 +27,6 @@
 
 #include "access/htup_details.h"
 #include "access/relation.h"
-#include "catalog/pg_operator.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
@@ -39,7 +38,6 @@
 #include "mb/pg_wchar.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-#include "utils/syscache.h"
 
 #include "stage1.h"
 
@@ -124,23 +122,6 @@ find_tuple(const RefKey *rk, const char *key)
 			hi = mid;
 	}
 	return -1;
-}
-
-/* OPERATOR(schema.name) of an operator, for SQL text that no search_path redirects. */
-static char *
-qualified_operator(Oid opno)
-{
-	HeapTuple	tup = SearchSysCache1(OPEROID, ObjectIdGetDatum(opno));
-	Form_pg_operator op;
-	char	   *out;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for operator %u", opno);
-	op = (Form_pg_operator) GETSTRUCT(tup);
-	out = psprintf("OPERATOR(%s.%s)", quote_identifier(get_namespace_name(op->oprnamespace)),
-				   NameStr(op->oprname));
-	ReleaseSysCache(tup);
-	return out;
 }
 
 /* SELECT on the table, or on the column (column privileges alone are not enough to test). */
@@ -278,7 +259,7 @@ read_parents(const SlTable *t, RefKey *rk, SeedRef *refs, int nrefs,
 	for (i = 0; i < fk->ncols; i++)
 		appendStringInfo(&sql, "%sp.%s %s v.c%d", i ? " AND " : "",
 						 quote_identifier(NameStr(TupleDescAttr(pdesc, fk->parent_attnums[i] - 1)->attname)),
-						 qualified_operator(fk->eqops[i]), i);
+						 sl_qualified_operator(fk->eqops[i]), i);
 
 	/* as the caller, under a pinned search_path: every name above is qualified */
 	save_nestlevel = NewGUCNestLevel();

@@ -174,6 +174,7 @@ extern void sl_table_load_keys(SlTable *t);
 extern Oid	sl_column_sequence(Oid relid, AttrNumber attnum);
 extern void sl_table_append_roles(StringInfo buf, const SlTable *t);
 extern void sl_table_check_keys(const SlTable *t, int n, double existing_rows);
+extern char *sl_qualified_operator(Oid opno);	/* OPERATOR(schema.name) */
 extern void sl_table_assign_keys(const SlTable *t, Datum *values, bool *isnull,
 								 const bool *skip);
 

@@ -3,13 +3,15 @@
 #   memory    six phases of calls in one session (successful, failing,
 #             stage 2, built-in, cache hits, evaluate): RSS, memory
 #             contexts, descriptors and sockets stay flat, per-call bounds
+#   bound     the largest calls samplellm.max_memory allows stay under it;
+#             the next size up is refused before it allocates
 #   valgrind  the regression suite and a stage-2 script with every backend
 #             under Valgrind Memcheck (--leak-check=full): no error and no
 #             definite leak in samplellm.so
 #   fuzz      libFuzzer + ASan/UBSan on the response -> rows path, from the
 #             seed corpus test/slow/corpus/, and a linear-time check
 #   load      8 sessions at once against a rate-limited simulator
-# Usage: bash test/slow.sh [memory] [valgrind] [fuzz] [load]   (default: all)
+# Usage: bash test/slow.sh [memory] [bound] [valgrind] [fuzz] [load]   (default: all)
 # Each part prints its figures and PASS/FAIL lines; the exit status is
 # non-zero when any part fails.  .ci/run does not run this (too slow for CI).
 # Knobs (environment): FUZZ_SECONDS (120), VALGRIND_TESTS (the Makefile's
@@ -20,9 +22,9 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(memory valgrind fuzz load)
+[ ${#parts[@]} -eq 0 ] && parts=(memory bound valgrind fuzz load)
 for p in "${parts[@]}"; do
-	case $p in memory|valgrind|fuzz|load) ;; *) echo "unknown part '$p' (memory valgrind fuzz load)" >&2; exit 2 ;; esac
+	case $p in memory|bound|valgrind|fuzz|load) ;; *) echo "unknown part '$p' (memory bound valgrind fuzz load)" >&2; exit 2 ;; esac
 done
 
 # Tools: clang 14 with libFuzzer and the sanitizer runtimes, and Valgrind.
@@ -49,7 +51,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 sl_build_install || { echo "FAIL build"; exit 1; }
-declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382)
+declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382 [bound]=54384)
 status=0
 summary=()
 t_all=$(date +%s)
