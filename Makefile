@@ -99,3 +99,13 @@ $(OBJS): $(wildcard src/*.h)
 # test/with_sim.sh starts (and stops) around pg_regress unless test/run.sh
 # already runs one.
 pg_regress_installcheck := $(patsubst %/pg_regress,$(CURDIR)/test/with_sim.sh %/pg_regress,$(pg_regress_installcheck))
+
+# The PGXN source distribution: the committed HEAD as
+# samplellm-<version>.zip, after checking that every file states the same
+# version (test/check_release.py).  See docs/packaging.md.
+DISTNAME = $(EXTENSION)-$(EXTVERSION)
+dist:
+	python3 test/check_release.py
+	git archive --format=zip --prefix=$(DISTNAME)/ --output=$(DISTNAME).zip HEAD
+	@echo "$(DISTNAME).zip: the committed HEAD (uncommitted changes are not in it)"
+.PHONY: dist

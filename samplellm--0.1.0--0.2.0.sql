@@ -203,3 +203,23 @@ SELECT * FROM @extschema@.samplellm_progress();
 COMMENT ON VIEW @extschema@.samplellm_progress IS
 'One row per running samplellm call of the current role (all roles for pg_read_all_stats): phase, rows, requests, tokens, time left';
 GRANT SELECT ON @extschema@.samplellm_progress TO PUBLIC;
+
+-- samplellm_runs: its "SELECT *" was expanded when 0.1.0 created it; expanded
+-- again, it reads the ledger's new column as a fresh install does.  OR REPLACE
+-- (the view is this extension's member, and its columns stay the same) keeps
+-- its grants, its comment, and the user views built on it that a DROP would
+-- refuse to drop.
+CREATE OR REPLACE VIEW @extschema@.samplellm_runs WITH (security_invoker = true) AS
+SELECT run_id, run_by, started_at, finished_at, source, target, n_requested, n_returned,
+       details->>'provider' AS provider, details->>'model' AS model,
+       details->>'prompt_version' AS prompt_version, details->>'prompt_hash' AS prompt_hash,
+       (details->>'seed')::bigint AS seed,
+       (details->>'calls')::integer AS llm_calls, (details->>'retries')::integer AS retries,
+       (details->>'cached')::integer AS cached_answers,
+       (details->>'prompt_tokens')::bigint AS prompt_tokens,
+       (details->>'completion_tokens')::bigint AS completion_tokens,
+       details->'rejected' AS rejected, details->'stage2' AS stage2,
+       status, error, idempotency_key, details
+FROM (SELECT * FROM @extschema@.samplellm_run_ledger
+      UNION ALL
+      SELECT * FROM @extschema@.samplellm_failed_runs()) AS runs;

@@ -10,7 +10,16 @@ SL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 sl_log() { printf '== %s\n' "$*" >&2; }
 
 # The extension, built and installed into this machine's PostgreSQL 15.
+# SL_INSTALLED=1: neither build nor install; test the files already
+# installed in $PG_CONFIG's tree (a package, see test/deb.sh).
 sl_build_install() {
+	if [ -n "${SL_INSTALLED:-}" ]; then
+		local so
+		so=$("$PG_CONFIG" --pkglibdir)/samplellm.so
+		[ -f "$so" ] || { sl_log "SL_INSTALLED is set but $so does not exist"; return 1; }
+		sl_log "SL_INSTALLED: testing the installed $so, no build, no install"
+		return 0
+	fi
 	sl_log "building and installing samplellm"
 	make -C "$SL_ROOT" -s PG_CONFIG="$PG_CONFIG" >/dev/null
 	make -C "$SL_ROOT" -s PG_CONFIG="$PG_CONFIG" install >/dev/null

@@ -5,6 +5,8 @@
 # sql/*.sql, and no fewer), the shell checks (faults, concurrency, a quick
 # memory check, progress), and tear everything down, also on failure.  Exit
 # status is the suite's.
+# SL_INSTALLED=1: no build and no install; the suite runs against the
+# samplellm already installed in $PG_CONFIG's tree (a package: test/deb.sh).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 trap sl_teardown EXIT
@@ -26,6 +28,9 @@ done
 
 sl_log "simulator unit tests"
 (cd "$SL_ROOT" && python3 -m unittest -q test.test_llm_sim)
+
+sl_log "release metadata (versions, META.json, upgrade paths)"
+python3 "$SL_ROOT/test/check_release.py"
 
 sl_log "stage 2 unit tests (no server)"
 make -C "$SL_ROOT/test/unit" -s check PG_CONFIG="$PG_CONFIG"

@@ -11,20 +11,23 @@
 #   fuzz      libFuzzer + ASan/UBSan on the response -> rows path, from the
 #             seed corpus test/slow/corpus/, and a linear-time check
 #   load      8 sessions at once against a rate-limited simulator
-# Usage: bash test/slow.sh [memory] [bound] [valgrind] [fuzz] [load]   (default: all)
+#   upgrade   0.1.0 (commit 837a8d1) built, installed and used, this tree
+#             installed over it, ALTER EXTENSION UPDATE: objects identical
+#             to a fresh install, ledger, cache and idempotent calls intact
+# Usage: bash test/slow.sh [memory] [bound] [valgrind] [fuzz] [load] [upgrade]   (default: all)
 # Each part prints its figures and PASS/FAIL lines; the exit status is
 # non-zero when any part fails.  .ci/run does not run this (too slow for CI).
 # Knobs (environment): FUZZ_SECONDS (120), VALGRIND_TESTS (the Makefile's
 # REGRESS list), MEM_PHASES, MEM_BOUND_<PHASE> and MEM_CALLS_<PHASE> (see
 # test/slow/memory.sh), CTX_BOUND_KB (64), LOAD_RATE (10), LOAD_BACKENDS (8);
-# each part uses its own PGPORT (54381-54383).
+# each part uses its own PGPORT (54381-54385).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(memory bound valgrind fuzz load)
+[ ${#parts[@]} -eq 0 ] && parts=(memory bound valgrind fuzz load upgrade)
 for p in "${parts[@]}"; do
-	case $p in memory|bound|valgrind|fuzz|load) ;; *) echo "unknown part '$p' (memory bound valgrind fuzz load)" >&2; exit 2 ;; esac
+	case $p in memory|bound|valgrind|fuzz|load|upgrade) ;; *) echo "unknown part '$p' (memory bound valgrind fuzz load upgrade)" >&2; exit 2 ;; esac
 done
 
 # Tools: clang 14 with libFuzzer and the sanitizer runtimes, and Valgrind.
@@ -51,7 +54,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 sl_build_install || { echo "FAIL build"; exit 1; }
-declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382 [bound]=54384)
+declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382 [bound]=54384 [upgrade]=54385)
 status=0
 summary=()
 t_all=$(date +%s)
