@@ -27,14 +27,10 @@ SET client_min_messages = warning;
 SET statement_timeout = '20s';
 SET samplellm.max_concurrency = 1;   -- deterministic call counts
 SET samplellm.max_retries = 1;
--- replaying stored answers would hide the faults (when the cache exists;
--- loaded first, so that its settings are known)
+-- replaying stored answers would hide the faults (loaded first: a renamed
+-- setting is then an error, not a silent placeholder)
 LOAD 'samplellm';
-DO $$ BEGIN
-  IF EXISTS (SELECT FROM pg_settings WHERE name = 'samplellm.cache') THEN
-    PERFORM set_config('samplellm.cache', 'off', false);
-  END IF;
-END $$;
+SET samplellm.cache = off;
 -- a recognizable fake key, built so that no statement text contains it
 SELECT set_config('samplellm.api_key', 'sk-fake-' || 'faultkey-' || md5('samplellm faults'), false) IS NOT NULL AS key_set;
 CREATE TABLE fault_sink (LIKE clicks);

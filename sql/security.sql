@@ -77,11 +77,7 @@ SELECT current_setting('samplellm.model');
 SET client_min_messages = warning;
 SET samplellm.max_concurrency = 1;
 LOAD 'samplellm';
-DO $$ BEGIN
-  IF EXISTS (SELECT FROM pg_settings WHERE name = 'samplellm.cache') THEN
-    PERFORM set_config('samplellm.cache', 'off', false);
-  END IF;
-END $$;
+SET samplellm.cache = off;
 
 -- The key: a recognizable fake key, built so that no statement text holds it.
 -- Every statement and debug message goes to the server log meanwhile.

@@ -138,6 +138,21 @@ ks_complement(const double *a, int na, const double *b, int nb)
 	return 1.0 - d;
 }
 
+/*
+ * Results outlive SPI: the strings and the arrays of out are allocated in
+ * the caller's context, not in SPI's procedure context, which SPI_finish
+ * frees before the caller reads them.
+ */
+static void
+emit_outer(MemoryContext outer, SlEvalOut *out, const char *metric,
+		   const char *cols, double v)
+{
+	MemoryContext old = MemoryContextSwitchTo(outer);
+
+	sl_eval_emit(out, metric, cols, v, isnan(v));
+	MemoryContextSwitchTo(old);
+}
+
 void
 sl_eval_keys(const SlEvalData *d, SlEvalOut *out)
 {
@@ -147,12 +162,14 @@ sl_eval_keys(const SlEvalData *d, SlEvalOut *out)
 	int			save_nestlevel;
 	int			f;
 	int			k;
+	MemoryContext outer;
 
 	if (t->nfkeys == 0 && t->nkeys == 0)
 		return;
 	save_nestlevel = NewGUCNestLevel();
 	(void) set_config_option("search_path", "pg_catalog, pg_temp", PGC_USERSET,
 							 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	outer = CurrentMemoryContext;
 	SPI_connect();
 	for (f = 0; f < t->nfkeys; f++)
 	{
@@ -177,14 +194,14 @@ sl_eval_keys(const SlEvalData *d, SlEvalOut *out)
 		for (i = 0; i < fk->ncols; i++)
 			appendStringInfo(&sql, "%ss.%s IS NOT NULL", i ? " AND " : "", quote_identifier(t->cols[fk->cols[i]].name));
 		v = query_double(sql.data);
-		sl_eval_emit(out, "referential_integrity", cols, v, isnan(v));
+		emit_outer(outer, out, "referential_integrity", cols, v);
 
 		rc = counts(real, t, fk, &nr);
 		sc = counts(syn, t, fk, &ns);
 		relative(rc, nr);
 		relative(sc, ns);
 		v = ks_complement(rc, nr, sc, ns);
-		sl_eval_emit(out, "child_count_similarity", cols, v, isnan(v));
+		emit_outer(outer, out, "child_count_similarity", cols, v);
 		CHECK_FOR_INTERRUPTS();
 	}
 	for (k = 0; k < t->nkeys; k++)
@@ -210,7 +227,7 @@ sl_eval_keys(const SlEvalData *d, SlEvalOut *out)
 						 "FROM (SELECT k, pg_catalog.count(*) OVER (PARTITION BY k) AS n FROM s) AS g",
 						 tuple.data, syn, tuple.data, real);
 		v = query_double(sql.data);
-		sl_eval_emit(out, "key_uniqueness", cols, v, isnan(v));
+		emit_outer(outer, out, "key_uniqueness", cols, v);
 		CHECK_FOR_INTERRUPTS();
 	}
 	SPI_finish();

@@ -25,11 +25,14 @@ set -uo pipefail
 SL_TMP=${1:?usage: check_faults.sh SL_TMP}
 SL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# sl_check_server_log and its crash pattern
+. "$SL_ROOT/test/lib.sh"
 WORK=$SL_TMP/faults
 DB=sl_faults
 failures=0
 sim_pid=
 
+rm -rf "$WORK"		# a stale sim.port would be read before the new one is written
 mkdir -p "$WORK"
 chmod 755 "$WORK"
 
@@ -44,9 +47,9 @@ now() { date +%s.%N; }
 # less SECONDS A B: is B - A < SECONDS?
 less() { awk -v d="$1" -v a="$2" -v b="$3" 'BEGIN { exit !(b - a < d) }'; }
 # bounded DESCRIPTION SECONDS A B: a check that prints the measured time.
-# The bounds are generous (these machines are noisy): they prove the call
-# did not sit out the 30-60 s it was given; the measured figure is what to
-# compare with the one-second target.
+# Timeouts that are not cancels (the black hole, the call without a
+# timeout) have generous bounds: they prove the call did not sit out the
+# 30-60 s it was given.  Cancels are bounded at CANCEL_BOUND (below).
 bounded() {
 	local what=$1 limit=$2 a=$3 b=$4 took
 	took=$(awk -v a="$a" -v b="$b" 'BEGIN { printf "%.2f", b - a }')
@@ -126,69 +129,108 @@ check "black hole: curl reports the connect timeout" \
 	grep -q "Timeout was reached (Connection timed out); 2 attempts" <<<"$out"
 bounded "black hole: 2 attempts of 300 ms" 5 "$t0" "$t1"
 
-# 2. statement_timeout while connecting
-t0=$(now)
-out=$(timeout 60 "$PG_BIN/psql" -X -d "$DB" -v VERBOSITY=verbose \
-	-c "SET samplellm.endpoint = '$HOLE_URL'" -c "SET samplellm.connect_timeout = '60s'" \
-	-c "SET statement_timeout = '1s'" -c "$GEN" -c "SELECT 'session still usable'" 2>&1)
-t1=$(now)
+# Cancel and terminate are bounded at 2 s (the README promises about a
+# second): each case runs once more when its first run is over the bound,
+# since a busy shared machine can stall any one run, and the check judges
+# the second run; both figures are printed.
+CANCEL_BOUND=2
+# retry_bounded DESCRIPTION BOUND FUNC ARGS...: FUNC runs the case and sets
+# t0/t1 around the part the bound covers (from the cancel to the end);
+# prints the figure, reruns FUNC once when it is over BOUND.
+retry_bounded() {
+	local what=$1 limit=$2 first
+	shift 2
+	"$@"
+	if ! less "$limit" "$t0" "$t1"; then
+		first=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+		echo "# $what: first run took $first s, over the $limit s bound; running it once more"
+		"$@"
+	fi
+	bounded "$what" "$limit" "$t0" "$t1"
+}
+
+# 2. statement_timeout while connecting: the bound covers the time after
+#    the 1 s timeout fired (t0 = start + 1 s)
+stmt_timeout_connect() {
+	local s
+	s=$(now)
+	out=$(timeout 60 "$PG_BIN/psql" -X -d "$DB" -v VERBOSITY=verbose \
+		-c "SET samplellm.endpoint = '$HOLE_URL'" -c "SET samplellm.connect_timeout = '60s'" \
+		-c "SET statement_timeout = '1s'" -c "$GEN" -c "SELECT 'session still usable'" 2>&1)
+	t1=$(now)
+	t0=$(awk -v s="$s" 'BEGIN { printf "%.3f", s + 1 }')
+}
+retry_bounded "statement_timeout (1 s) while connecting: ends the call within $CANCEL_BOUND s of the timeout" \
+	"$CANCEL_BOUND" stmt_timeout_connect
 check "statement_timeout while connecting: 57014" \
 	grep -q "ERROR:  57014: canceling statement due to statement timeout" <<<"$out"
-bounded "statement_timeout (1 s) while connecting ends the call" 5 "$t0" "$t1"
 check "statement_timeout while connecting: session usable" \
 	grep -q "session still usable" <<<"$out"
+
+# signal_case FUNCTION NAME SETTINGS: runs GEN in the background, sends
+# FUNCTION (pg_cancel_backend(pid) or pg_terminate_backend(pid, 5000)) once
+# it waits on the network; t0/t1 around the signal and the end; sets
+# case_waited=no when the call never waited on the network, and
+# case_requests to the requests of this run
+signal_case() {
+	local fn=$1 name=$2 settings=$3 pid before
+	before=$(wc -l <"$WORK/sim.jsonl")
+	run_case "$name" "$settings"
+	case_waited=yes
+	if pid=$(backend_of "$name"); then
+		sleep 0.5
+		t0=$(now)
+		q -c "SELECT ${fn/pid/$pid}" >/dev/null
+		wait "$case_pid"
+		t1=$(now)
+	else
+		wait "$case_pid"
+		case_waited=no
+		t0=0 t1=0
+	fi
+	case_requests=$(( $(wc -l <"$WORK/sim.jsonl") - before ))
+}
 
 # 3. pg_cancel_backend while connecting, and during a retry backoff
 #    (the server asks to wait 30 s before the retry)
 for c in "connect|SET samplellm.endpoint = '$HOLE_URL'; SET samplellm.connect_timeout = '60s'" \
 	"backoff|SET samplellm.model = 'sim?fail=503:-1&retry_after=30&seed=11'; SET samplellm.max_retries = 3"; do
 	name=sl_cancel_${c%%|*}
-	run_case "$name" "${c#*|}"
-	if pid=$(backend_of "$name"); then
-		sleep 0.5
-		t0=$(now)
-		q -c "SELECT pg_cancel_backend($pid)" >/dev/null
-		wait "$case_pid"
-		t1=$(now)
-		check "cancel during ${c%%|*}: 57014" \
-			grep -q "ERROR:  57014: canceling statement due to user request" "$WORK/$name.out"
-		bounded "cancel during ${c%%|*}: ends the call" 5 "$t0" "$t1"
-		check "cancel during ${c%%|*}: session usable" grep -q "session still usable" "$WORK/$name.out"
-	else
-		wait "$case_pid"
+	retry_bounded "cancel during ${c%%|*}: ends the call" "$CANCEL_BOUND" \
+		signal_case "pg_cancel_backend(pid)" "$name" "${c#*|}"
+	if [ "$case_waited" = no ]; then
 		not_ok "cancel during ${c%%|*}: the call never waited on the network"
 		cat "$WORK/$name.out" >&2
+		continue
+	fi
+	check "cancel during ${c%%|*}: 57014" \
+		grep -q "ERROR:  57014: canceling statement due to user request" "$WORK/$name.out"
+	check "cancel during ${c%%|*}: session usable" grep -q "session still usable" "$WORK/$name.out"
+	if [ "${c%%|*}" = backoff ]; then
+		check "cancel during backoff: it was a backoff (one request only; saw $case_requests)" \
+			test "$case_requests" -eq 1
 	fi
 done
-check "cancel during backoff: it was a backoff (one request only)" \
-	test "$(grep -c 'seed=11' "$WORK/sim.jsonl")" -eq 1
 
 # 4. pg_terminate_backend mid-transfer (the body drips at 5 bytes/s) and
 #    during a backoff: the backend exits cleanly, the server keeps answering
 for c in "transfer|SET samplellm.model = 'sim?drip=5&seed=12'" \
 	"backoff|SET samplellm.model = 'sim?fail=503:-1&retry_after=30&seed=13'; SET samplellm.max_retries = 3"; do
 	name=sl_terminate_${c%%|*}
-	run_case "$name" "${c#*|}"
-	if pid=$(backend_of "$name"); then
-		sleep 0.5
-		t0=$(now)
-		q -c "SELECT pg_terminate_backend($pid, 5000)" >/dev/null
-		wait "$case_pid"
-		t1=$(now)
-		check "terminate during ${c%%|*}: FATAL 57P01" \
-			grep -q "FATAL:  57P01: terminating connection due to administrator command" "$WORK/$name.out"
-		bounded "terminate during ${c%%|*}: ends the backend" 5 "$t0" "$t1"
-		check "terminate during ${c%%|*}: server still answers" \
-			test "$(q -c 'SELECT 1')" = 1
-	else
-		wait "$case_pid"
+	retry_bounded "terminate during ${c%%|*}: ends the backend" "$CANCEL_BOUND" \
+		signal_case "pg_terminate_backend(pid, 5000)" "$name" "${c#*|}"
+	if [ "$case_waited" = no ]; then
 		not_ok "terminate during ${c%%|*}: the call never waited on the network"
 		cat "$WORK/$name.out" >&2
+		continue
 	fi
+	check "terminate during ${c%%|*}: FATAL 57P01" \
+		grep -q "FATAL:  57P01: terminating connection due to administrator command" "$WORK/$name.out"
+	check "terminate during ${c%%|*}: server still answers" \
+		test "$(q -c 'SELECT 1')" = 1
 done
 check "terminate mid-transfer: the body had started" grep -q 'seed=12' "$WORK/sim.jsonl"
-check "no crashed backend in the server log" \
-	bash -c "! grep -qE 'terminated by signal|server process .* was terminated|PANIC' '$SL_TMP/server.log'"
+check "no crashed backend in the server log" sl_check_server_log "$SL_TMP/server.log"
 
 # 5. cancel during stage 2's math: the built-in generator proposes 15,000
 #    candidates in well under a second, then f_T, Integrated Hessians and f_S
@@ -211,16 +253,21 @@ bounded "the call without a timeout" 120 "$t0" "$t1"
 full_ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')
 limit_ms=$(( full_ms * 6 / 10 ))
 [ "$limit_ms" -lt 300 ] && limit_ms=300
-t0=$(now)
-out=$(timeout 60 "$PG_BIN/psql" -X -d "$DB" -v VERBOSITY=verbose \
-	-c "SET samplellm.provider = 'builtin'" -c "SET statement_timeout = '${limit_ms}ms'" \
-	-c "SELECT count(*) FROM samplellm_generate(NULL::big, 5000, label => 'y', seed => 1)" \
-	-c "SELECT 'session still usable'" 2>&1)
-t1=$(now)
-check "statement_timeout (${limit_ms} ms, 60 % of the call) during stage 2: 57014" \
+# the bound covers the time after the timeout fired
+stmt_timeout_stage2() {
+	local s
+	s=$(now)
+	out=$(timeout 60 "$PG_BIN/psql" -X -d "$DB" -v VERBOSITY=verbose \
+		-c "SET samplellm.provider = 'builtin'" -c "SET statement_timeout = '${limit_ms}ms'" \
+		-c "SELECT count(*) FROM samplellm_generate(NULL::big, 5000, label => 'y', seed => 1)" \
+		-c "SELECT 'session still usable'" 2>&1)
+	t1=$(now)
+	t0=$(awk -v s="$s" -v l="$limit_ms" 'BEGIN { printf "%.3f", s + l / 1000 }')
+}
+retry_bounded "statement_timeout (${limit_ms} ms, 60 % of the call) during stage 2: ends the call within $CANCEL_BOUND s of the timeout" \
+	"$CANCEL_BOUND" stmt_timeout_stage2
+check "statement_timeout during stage 2: 57014" \
 	grep -q "ERROR:  57014: canceling statement due to statement timeout" <<<"$out"
-bounded "statement_timeout during stage 2 ends the call (timeout + 2 s)" \
-	"$(awk -v l="$limit_ms" 'BEGIN { printf "%.1f", l / 1000 + 2 }')" "$t0" "$t1"
 check "statement_timeout during stage 2: session usable" grep -q "session still usable" <<<"$out"
 
 # 5b. six concurrent calls with one idempotency key: one pays, the others

@@ -82,9 +82,16 @@ sl_teardown() {
 	SL_SIM_PID= SL_TMP=
 }
 
+# What the postmaster logs when a child died abnormally and it restarts every
+# session: a signal, PANIC, an exit status other than 0 and 1 (1 is a
+# normal FATAL exit and is logged for background workers), and the restart
+# itself.  check_faults.sh and slow/valgrind.sh use the same pattern.
+SL_CRASH_RE='terminated by signal|server process .* was terminated|PANIC|exited with exit code ([02-9]|[1-9][0-9]+)([^0-9]|$)|reinitializing'
+
 # The server must never have restarted: a crashed backend shows up here.
+# sl_check_server_log [LOG]: LOG defaults to $SL_TMP/server.log.
 sl_check_server_log() {
-	if grep -E "terminated by signal|server process .* was terminated|PANIC" "$SL_TMP/server.log" >&2; then
+	if grep -E "$SL_CRASH_RE" "${1:-$SL_TMP/server.log}" >&2; then
 		sl_log "the server log shows a crashed backend"
 		return 1
 	fi

@@ -114,7 +114,11 @@ Timing log (--timing-log), one line per chat request when it is over:
    "status", "stream", "cancelled" (the client disconnected before the end),
    "cancelled_at", "prompt_tokens", "completion_tokens" (of the whole answer),
    "generated" (tokens generated before it ended: less than completion_tokens
-   when it was cancelled)}, times in epoch seconds (float).
+   when it was cancelled), "mono_received", "mono_sent" (the same two moments
+   as "received" and "done" on the simulator's monotonic clock, which a clock
+   step cannot move: the concurrency check computes requests in flight from
+   them)}, times in epoch seconds (float); the --log line carries
+   "mono_received" too.
 
 Scenario: the "model" string is "sim" or "sim?key=value&key=value" (URL query
 syntax).  Unknown keys or bad values give a 400, so typos in tests show.  Keys:
@@ -1157,7 +1161,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def sent(self):
         if self.rec is not None:
-            self.rec["done"] = time.time()
+            self.rec["done"], self.rec["mono_sent"] = time.time(), time.monotonic()
 
     def drip(self, data, rate):
         """Send data at rate bytes/second; a gone client ends it with an OSError."""
@@ -1228,10 +1232,11 @@ class Handler(BaseHTTPRequestHandler):
             state = self.server.state
             auth = self.headers.get("Authorization")
             path = self.path.split("?")[0]
-            received = time.time()
+            received, mono_received = time.time(), time.monotonic()
             seq = state.log({"path": self.path, "method": method,
                              "model": body.get("model") if isinstance(body, dict) else None,
-                             "authorization": auth, "body": logged, "received": received})
+                             "authorization": auth, "body": logged, "received": received,
+                             "mono_received": mono_received})
             if time.monotonic() < state.loading_until:
                 # llama.cpp's answer on every route until its model is loaded
                 # (tools/server/README.md, GET /health)
@@ -1242,7 +1247,9 @@ class Handler(BaseHTTPRequestHandler):
             if method == "GET" and path == "/v1/models":
                 return self.send_json(200, models_doc(state))
             if method == "POST" and path == "/v1/chat/completions":
-                self.rec = {"seq": seq, "received": received, "stream": False,
+                self.rec = {"seq": seq, "received": received,
+                            "mono_received": mono_received, "mono_sent": None,
+                            "stream": False,
                             "slot": None, "slot_id": None, "first_token": None,
                             "done": None, "status": None, "cancelled": False,
                             "cancelled_at": None, "prompt_tokens": None,

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # test/slow.sh: the slow target (issue 7).  Runs, in order,
-#   memory    1,000 successful + 1,000 failing calls in one session: RSS,
-#             memory contexts, descriptors and sockets stay flat
+#   memory    six phases of calls in one session (successful, failing,
+#             stage 2, built-in, cache hits, evaluate): RSS, memory
+#             contexts, descriptors and sockets stay flat, per-call bounds
 #   bound     the largest calls samplellm.max_memory allows stay under it;
 #             the next size up is refused before it allocates
 #   valgrind  the regression suite and a stage-2 script with every backend
-#             under Valgrind Memcheck: no error in samplellm.so
+#             under Valgrind Memcheck (--leak-check=full): no error and no
+#             definite leak in samplellm.so
 #   fuzz      libFuzzer + ASan/UBSan on the response -> rows path, from the
 #             seed corpus test/slow/corpus/, and a linear-time check
 #   load      8 sessions at once against a rate-limited simulator
@@ -16,7 +18,8 @@
 # Each part prints its figures and PASS/FAIL lines; the exit status is
 # non-zero when any part fails.  .ci/run does not run this (too slow for CI).
 # Knobs (environment): FUZZ_SECONDS (120), VALGRIND_TESTS (the Makefile's
-# REGRESS list), MEM_BOUND_KB (2048), LOAD_RATE (10), LOAD_BACKENDS (8);
+# REGRESS list), MEM_PHASES, MEM_BOUND_<PHASE> and MEM_CALLS_<PHASE> (see
+# test/slow/memory.sh), CTX_BOUND_KB (64), LOAD_RATE (10), LOAD_BACKENDS (8);
 # each part uses its own PGPORT (54381-54385).
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

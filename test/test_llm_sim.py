@@ -720,6 +720,11 @@ class CapacityTest(Client, unittest.TestCase):
             self.assertEqual(r["generated"], r["completion_tokens"])
         a, b, c, d = recs
         self.assertLess(b["slot"], a["done"])               # two at once
+        # the monotonic pair spans the same interval as the epoch pair
+        for r in recs:
+            self.assertAlmostEqual(r["mono_sent"] - r["mono_received"],
+                                   r["done"] - r["received"], delta=0.02)
+        self.assertLess(b["mono_received"], a["mono_sent"])
         self.assertLess(b["slot"] - b["received"], 0.05)
         self.assertGreaterEqual(c["slot"], min(a["done"], b["done"]) - 0.01)   # queued
         self.assertGreater(c["slot"] - c["received"], 0.1)

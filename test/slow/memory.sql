@@ -1,17 +1,18 @@
--- test/slow/memory.sql: 1,000 successful and 1,000 failing samplellm calls in
--- one session, with the backend's memory and file descriptors recorded after
--- call 100 and call 1,000 of each kind (run by memory.sh, which reads the
--- figures from mem_snap).  Every call is its own transaction (COMMIT in the
--- procedure's loop), as separate statements of an application would be.
+-- test/slow/memory.sql: the fixtures and the call loop of memory.sh, which
+-- runs this file and then, phase after phase in one session, mem_loop for
+-- the warm-up calls, a snapshot, mem_loop for the rest, a snapshot (the
+-- backend's memory and file descriptors; memory.sh reads the figures from
+-- mem_snap).  Every call is its own transaction (COMMIT in the procedure's
+-- loop), as separate statements of an application would be.
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 SET samplellm.summary_level = debug1;
 SET samplellm.cache = off;            -- every call goes through HTTP and parse
+SET samplellm.epochs = 3;             -- stage 2 trains, briefly
 SET samplellm.max_retries = 0;
 SET samplellm.endpoint = :'sim_url';
 SELECT pg_backend_pid() AS bpid \gset
 \setenv BPID :bpid
-\! echo "start $(ls -l /proc/$BPID/fd | grep -c socket:) $(ls -l /proc/$BPID/fd | tail -n +2 | grep -vc "$PGDATA_DIR/")" >> "$SOCKLOG"
 
 -- raises inside the validation subtransaction when memtest.boom says so
 CREATE FUNCTION mem_boom(numeric) RETURNS boolean LANGUAGE plpgsql AS $$
@@ -56,9 +57,15 @@ RETURNS void LANGUAGE sql AS $$
   FROM pg_read_file('/proc/self/status') s
 $$;
 
--- kind: 'ok', or a failure: 'http500' (status 500, no retry), 'invalid'
--- (content '{"rows": [ {broken'), 'check' (a CHECK constraint raises inside
--- the validation subtransaction: every row rejected, shortfall error),
+-- Phases (p_kind): 'ok' (LLM rows, no stage 2), 'fail' (the failures below,
+-- in turn), 'stage2' (LLM rows and stage 2 with the label: f_T, Integrated
+-- Hessians, f_S, weights, draw), 'builtin' (the built-in generator, then
+-- stage 2), 'cache' (samplellm.cache = on; ten seeds, so after the first ten
+-- calls every call is a cache hit: read, parse, validate), 'evaluate'
+-- (samplellm_evaluate of a fixed synthetic table, with the label).
+-- Failures: 'http500' (status 500, no retry), 'invalid' (content
+-- '{"rows": [ {broken'), 'check' (a CHECK constraint raises inside the
+-- validation subtransaction: every row rejected, shortfall error),
 -- 'internal' (the CHECK raises XX000, which validation re-throws mid-call).
 CREATE PROCEDURE mem_loop(p_kind text, p_from int, p_to int, INOUT ok int, INOUT failed int)
 LANGUAGE plpgsql AS $$
@@ -66,9 +73,12 @@ DECLARE
   kinds text[] := ARRAY['http500', 'invalid', 'check', 'internal'];
   k text;
   cnt bigint;
+  want bigint;
 BEGIN
+  PERFORM set_config('samplellm.provider', CASE p_kind WHEN 'builtin' THEN 'builtin' ELSE 'openai' END, false);
+  PERFORM set_config('samplellm.cache', CASE p_kind WHEN 'cache' THEN 'on' ELSE 'off' END, false);
   FOR i IN p_from .. p_to LOOP
-    k := CASE WHEN p_kind = 'ok' THEN 'ok' ELSE kinds[1 + i % 4] END;
+    k := CASE WHEN p_kind = 'fail' THEN kinds[1 + i % 4] ELSE p_kind END;
     PERFORM set_config('samplellm.model', CASE k
         WHEN 'http500' THEN 'sim?status=500'
         WHEN 'invalid' THEN 'sim?content=invalid'
@@ -76,15 +86,30 @@ BEGIN
     PERFORM set_config('memtest.boom', CASE k
         WHEN 'check' THEN 'P0001' WHEN 'internal' THEN 'XX000' ELSE '' END, false);
     BEGIN
-      SELECT count(*) INTO cnt
-      FROM samplellm_generate(NULL::mem_t, 5, seed => i, resample => 'none');
-      IF cnt <> 5 THEN
+      IF k IN ('stage2', 'builtin') THEN
+        want := CASE k WHEN 'builtin' THEN 20 ELSE 5 END;
+        SELECT count(*) INTO cnt
+        FROM samplellm_generate(NULL::mem_t, want::int, seed => i, label => 'clicked');
+      ELSIF k = 'cache' THEN
+        want := 5;
+        SELECT count(*) INTO cnt
+        FROM samplellm_generate(NULL::mem_t, 5, seed => 1 + i % 10, resample => 'none');
+      ELSIF k = 'evaluate' THEN
+        want := 1;
+        SELECT least(count(*), 1) INTO cnt
+        FROM samplellm_evaluate('mem_t', 'mem_syn', label => 'clicked', seed => i);
+      ELSE
+        want := 5;
+        SELECT count(*) INTO cnt
+        FROM samplellm_generate(NULL::mem_t, 5, seed => i, resample => 'none');
+      END IF;
+      IF cnt <> want THEN
         RAISE EXCEPTION 'call % returned % rows', i, cnt;
       END IF;
       ok := ok + 1;
     EXCEPTION WHEN OTHERS THEN
-      IF k = 'ok' THEN
-        RAISE WARNING 'successful call % failed: %', i, SQLERRM;
+      IF p_kind <> 'fail' THEN
+        RAISE WARNING '% call % failed: %', p_kind, i, SQLERRM;
       END IF;
       failed := failed + 1;
       INSERT INTO mem_errors VALUES (k, SQLSTATE, left(SQLERRM, 60));
@@ -93,22 +118,10 @@ BEGIN
   END LOOP;
 END $$;
 
+-- the fixed synthetic table of the evaluate phase
+SET samplellm.model = 'sim';
+CREATE TABLE mem_syn AS
+SELECT * FROM samplellm_generate(NULL::mem_t, 100, seed => 100000, resample => 'none');
+
 SELECT mem_snap('start', 0, 0, 0);
-CALL mem_loop('ok', 1, 100, 0, 0) \gset ok_
-SELECT mem_snap('ok', 100, :ok_ok, :ok_failed);
-\! echo "ok_100 $(ls -l /proc/$BPID/fd | grep -c socket:) $(ls -l /proc/$BPID/fd | tail -n +2 | grep -vc "$PGDATA_DIR/")" >> "$SOCKLOG"
-CALL mem_loop('ok', 101, 1000, :ok_ok, :ok_failed) \gset ok_
-SELECT mem_snap('ok', 1000, :ok_ok, :ok_failed);
-\! echo "ok_1000 $(ls -l /proc/$BPID/fd | grep -c socket:) $(ls -l /proc/$BPID/fd | tail -n +2 | grep -vc "$PGDATA_DIR/")" >> "$SOCKLOG"
-CALL mem_loop('fail', 1, 100, 0, 0) \gset f_
-SELECT mem_snap('fail', 100, :f_ok, :f_failed);
-\! echo "fail_100 $(ls -l /proc/$BPID/fd | grep -c socket:) $(ls -l /proc/$BPID/fd | tail -n +2 | grep -vc "$PGDATA_DIR/")" >> "$SOCKLOG"
-CALL mem_loop('fail', 101, 1000, :f_ok, :f_failed) \gset f_
-SELECT mem_snap('fail', 1000, :f_ok, :f_failed);
-\! echo "fail_1000 $(ls -l /proc/$BPID/fd | grep -c socket:) $(ls -l /proc/$BPID/fd | tail -n +2 | grep -vc "$PGDATA_DIR/")" >> "$SOCKLOG"
-SELECT set_config('memtest.boom', '', false);
-\pset format unaligned
-\pset fieldsep ' | '
-\pset footer off
-\echo errors by kind (kind | sqlstate | first message | count):
-SELECT kind, sqlstate, min(message), count(*) FROM mem_errors GROUP BY 1, 2 ORDER BY 1, 2;
+\! echo "start $(ls -l /proc/$BPID/fd | grep -c socket:) $(ls -l /proc/$BPID/fd | tail -n +2 | grep -vc "$PGDATA_DIR/")" >> "$SOCKLOG"

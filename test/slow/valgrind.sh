@@ -2,9 +2,11 @@
 # test/slow/valgrind.sh: part 2 of the slow target.  A throwaway cluster whose
 # postmaster (and so every backend it forks) runs under Valgrind Memcheck;
 # the regression suite (VALGRIND_TESTS; stage2 and evaluate left out), then valgrind_stage2.sql (stage 2,
-# interactions, evaluate at a small size).  PASS when no Memcheck error has a
-# frame in samplellm.so (or in its sources), the server never crashed, and
-# the scripts ran.  pg_regress output differences are reported, not judged:
+# interactions, evaluate at a small size).  Memcheck runs with
+# --leak-check=full: a block definitely lost at a process's exit is an
+# error.  PASS when no Memcheck error (leaks included) has a frame in
+# samplellm.so (or in its sources), the server never crashed, and the
+# scripts ran; no logs or no leak summary in them FAIL.  pg_regress output differences are reported, not judged:
 # timing-dependent lines may differ at Valgrind's speed.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,7 +49,8 @@ start=$(date +%s)
 # postmaster, which would restart every session; the per-process logs are
 # read below instead.
 runuser -u postgres -- valgrind --tool=memcheck --trace-children=yes \
-	--track-origins=no --leak-check=no --read-var-info=no --num-callers=40 \
+	--track-origins=no --leak-check=full --show-leak-kinds=definite \
+	--errors-for-leak-kinds=definite --read-var-info=no --num-callers=40 \
 	--fullpath-after= --gen-suppressions=all \
 	--suppressions="$here/valgrind.supp" --log-file="$SL_TMP/vg/vg.%p.log" \
 	"$PG_BIN/postgres" -D "$SL_TMP/data" >"$SL_TMP/server.log" 2>&1 &
@@ -116,10 +119,20 @@ runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SL_TMP/data" -m fast -t 120 stop >/
 wait "$VG_PID" 2>/dev/null; VG_PID=
 
 # Each error block of a log ends at the next "==pid== " blank line.
-python3 "$here/vg_summary.py" "$SL_TMP/vg" "$SL_ROOT/src/" >"$SL_TMP/vg-summary.txt"
-read -r _ total ours < <(grep '^TOTAL' "$SL_TMP/vg-summary.txt")
+total= ours= leaks=
+python3 "$here/vg_summary.py" "$SL_TMP/vg" "$SL_ROOT/src/" >"$SL_TMP/vg-summary.txt" ||
+	{ echo "FAIL valgrind: vg_summary.py failed"; status=1; }
+read -r _ total ours leaks < <(grep '^TOTAL' "$SL_TMP/vg-summary.txt")
 nlogs=$(ls "$SL_TMP/vg" | wc -l)
-echo "valgrind: $nlogs processes traced, $total Memcheck errors outside the suppressions, $ours with a samplellm frame; total $(( $(date +%s) - start )) s"
+# Fail closed: no logs, no summary line, or no process that ran its leak
+# check at exit means Memcheck saw nothing to judge.
+checked=$(grep -lE 'LEAK SUMMARY|All heap blocks were freed' "$SL_TMP"/vg/vg.*.log 2>/dev/null | wc -l)
+if ! [[ "${total:-}" =~ ^[0-9]+$ && "${ours:-}" =~ ^[0-9]+$ && "${leaks:-}" =~ ^[0-9]+$ ]] ||
+	[ "$nlogs" -eq 0 ] || [ "$checked" -eq 0 ]; then
+	echo "FAIL valgrind: no Memcheck figures ($nlogs logs, $checked with a leak check, summary '${total:-} ${ours:-} ${leaks:-}')"
+	total=0 ours=0 leaks=0 status=1
+fi
+echo "valgrind: $nlogs processes traced ($checked leak-checked), $total Memcheck errors outside the suppressions, $ours with a samplellm frame ($leaks of them definite leaks); total $(( $(date +%s) - start )) s"
 grep '^KIND' "$SL_TMP/vg-summary.txt" | head -10 | sed 's/^KIND/valgrind:   error kind (count, first line):/'
 if [ "$ours" -gt 0 ]; then
 	mkdir -p "$here/valgrind-out"
@@ -128,7 +141,7 @@ if [ "$ours" -gt 0 ]; then
 	echo "FAIL valgrind: Memcheck errors in samplellm (full list: test/slow/valgrind-out/vg-summary.txt)"
 	status=1
 fi
-if grep -E "terminated by signal|was terminated|PANIC" "$SL_TMP/server.log"; then
+if ! sl_check_server_log "$SL_TMP/server.log"; then
 	echo "FAIL valgrind: the server log shows a crashed backend"; status=1
 fi
 [ "$status" -eq 0 ] && echo "PASS valgrind: no Memcheck error in samplellm.so"

@@ -2,8 +2,9 @@
 """vg_summary.py LOGDIR SRCDIR - counts the Memcheck errors of vg.*.log files.
 
 Prints "SAMPLELLM ERROR in <log>" and the error for every error with a frame
-in samplellm.so or under SRCDIR, then "TOTAL <errors> <ours>" and one
-"KIND <count> <first line>" per kind of error.  Suppression stanzas printed
+in samplellm.so or under SRCDIR, then "TOTAL <errors> <ours> <our leaks>"
+(our leaks: ours that are "definitely lost" records of --leak-check=full)
+and one "KIND <count> <first line>" per kind of error.  Suppression stanzas printed
 by --gen-suppressions=all are skipped.
 """
 import glob
@@ -13,7 +14,7 @@ import sys
 
 def main():
     logs, src = sys.argv[1], sys.argv[2]
-    total = ours = 0
+    total = ours = leaks = 0
     kinds = {}
     for path in sorted(glob.glob(logs + "/vg.*.log")):
         block = []
@@ -33,12 +34,13 @@ def main():
                     kinds[kind] = kinds.get(kind, 0) + 1
                     if any("samplellm.so" in b or src in b for b in block):
                         ours += 1
+                        leaks += "definitely lost" in block[0]
                         print("SAMPLELLM ERROR in " + path)
                         print("\n".join(block[:30]))
                 block = []
             else:
                 block.append(body)
-    print("TOTAL %d %d" % (total, ours))
+    print("TOTAL %d %d %d" % (total, ours, leaks))
     for k, v in sorted(kinds.items(), key=lambda kv: -kv[1]):
         print("KIND %d %s" % (v, k))
 
