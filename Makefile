@@ -29,6 +29,8 @@ OBJS = \
 	src/stage1_llm.o \
 	src/stage1_builtin.o \
 	src/builtin_copula.o \
+	src/llm_capacity.o \
+	src/llm_stream.o \
 	src/llm_http.o \
 	src/llm_parse.o \
 	src/llm_cache.o \

@@ -311,6 +311,7 @@ typedef struct SlStage1Stats
 	int64		responses[SL_RESP_COUNT];
 	bool		no_schema;		/* the server refused response_format */
 	SlHttpStats http;
+	SlCapacity	capacity;		/* what the server said it can take */
 	const char *stop;			/* why no further request was issued, or NULL */
 	int			stop_group;		/* the group that collapsed, or -1 */
 } SlStage1Stats;
