@@ -65,6 +65,7 @@
 /* A first byte this much later than 3x the fastest one: the request queued. */
 #define SL_QUEUE_SLACK_MS	1000.0
 #define SL_QUEUE_FACTOR		3.0
+#define SL_SSE_FRAMING		64	/* raw stream bytes per byte of content */
 
 /* One logical request, across its attempts. */
 typedef struct SlReq
@@ -136,14 +137,25 @@ static bool sl_take_cut(SlRun *run, SlReq *req, bool *keep);
 
 /* ---- curl callbacks: malloc only, no ereport ---- */
 
+/* A content type of server-sent events. */
+static bool
+sl_is_sse(const SlReq *req)
+{
+	return pg_strncasecmp(req->content_type, "text/event-stream", 17) == 0;
+}
+
 static size_t
 sl_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
 	SlReq	   *req = (SlReq *) userdata;
 	size_t		n = size * nmemb;
 
-	/* (a stream's parsed bytes leave the buffer; the limit counts them all) */
-	if (n > req->resp_limit - req->received)
+	/*
+	 * A stream's parsed bytes leave the buffer, and its framing is some 50
+	 * bytes per token: its raw bytes get SL_SSE_FRAMING times the limit,
+	 * the content it carries the limit itself (checked as it is parsed).
+	 */
+	if (n > (sl_is_sse(req) ? req->resp_limit * SL_SSE_FRAMING : req->resp_limit) - req->received)
 	{
 		req->too_large = true;
 		return 0;				/* makes curl abort with CURLE_WRITE_ERROR */
@@ -903,13 +915,6 @@ sl_fill(SlRun *run)
 	}
 }
 
-/* A content type of server-sent events. */
-static bool
-sl_is_sse(const SlReq *req)
-{
-	return pg_strncasecmp(req->content_type, "text/event-stream", 17) == 0;
-}
-
 /*
  * Parses what a streamed request has received so far and drops the parsed
  * bytes from its buffer; notes its first byte for the AIMD.  at_end: the
@@ -946,6 +951,11 @@ sl_advance(SlRun *run, SlReq *req, bool at_end)
 	old = MemoryContextSwitchTo(run->cxt);
 	used = sl_sse_feed(req->stream, req->resp ? req->resp : "", req->resp_len, at_end);
 	MemoryContextSwitchTo(old);
+	if (req->stream->content.len > req->resp_limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("LLM response exceeds samplellm.max_response_kb"),
+				 errdetail("The limit is %zu bytes.", req->resp_limit)));
 	if (used > 0)
 	{
 		memmove(req->resp, req->resp + used, req->resp_len - used);
@@ -1021,6 +1031,25 @@ sl_mentions(const char *s, const char *word)
 }
 
 /*
+ * Does a 400's message refuse one of the schema's grammar bounds?  (OpenAI's
+ * strict mode: "Invalid schema ...: 'maxLength' is not permitted".)
+ */
+static bool
+sl_bounds_refused(const char *msg)
+{
+	static const char *const words[] = {
+		"maxlength", "'minimum'", "'maximum'", "\"minimum\"", "\"maximum\"",
+		"'format'", "\"format\"", "anyof", "not permitted", "invalid schema"
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(words); i++)
+		if (sl_mentions(msg, words[i]))
+			return true;
+	return false;
+}
+
+/*
  * A 400: what the server refused, dropped for the rest of the call, and the
  * request built again without it.  Returns false when nothing is left to
  * drop (the 400 is final).
@@ -1032,26 +1061,32 @@ sl_renegotiate(SlRun *run, SlReq *req)
 	char	   *msg;
 	bool		quota;
 	char	   *fb;
-	bool		stream_only = false;
+	bool		negotiated = false;
 
 	if (cb->rebuild_body == NULL)
 		return false;
 	msg = sl_error_message(run, req->resp, req->resp_len, &quota);
 	/* another request already learnt what to drop: just follow it */
 	if ((req->flags & ~run->flags) != 0)
-		stream_only = (req->flags & ~run->flags & SL_BODY_SCHEMA) == 0;
+		negotiated = (req->flags & ~run->flags & SL_BODY_SCHEMA) == 0;
 	else if ((run->flags & SL_BODY_STREAM_USAGE) && sl_mentions(msg, "stream_options"))
 	{
 		run->flags &= ~SL_BODY_STREAM_USAGE;
-		stream_only = true;
+		negotiated = true;
 	}
 	else if ((run->flags & SL_BODY_STREAM) && sl_mentions(msg, "stream"))
 	{
 		run->flags &= ~(SL_BODY_STREAM | SL_BODY_STREAM_USAGE);
-		stream_only = true;
+		negotiated = true;
+	}
+	else if ((run->flags & SL_BODY_SCHEMA_BOUNDS) && sl_bounds_refused(msg))
+	{
+		/* a strict schema validator refusing a keyword: keep the schema */
+		run->flags &= ~SL_BODY_SCHEMA_BOUNDS;
+		negotiated = true;
 	}
 	else if ((run->flags & SL_BODY_SCHEMA) && !req->used_fallback)
-		run->flags &= ~SL_BODY_SCHEMA;
+		run->flags &= ~(SL_BODY_SCHEMA | SL_BODY_SCHEMA_BOUNDS);
 	else
 		return false;
 
@@ -1065,7 +1100,7 @@ sl_renegotiate(SlRun *run, SlReq *req)
 	 * Dropping response_format is a retry (one per request, as before);
 	 * learning that the server does not stream is not a failure.
 	 */
-	if (!stream_only)
+	if (!negotiated)
 	{
 		req->used_fallback = true;
 		run->stats->retries++;
@@ -1194,10 +1229,25 @@ sl_check_idle(SlRun *run)
 		TimestampTz since;
 		bool		keep = true;
 
-		if (req == NULL || !(req->flags & SL_BODY_STREAM) || run->cfg->idle_timeout_ms <= 0)
+		int			limit_ms;
+
+		if (req == NULL || !(req->flags & SL_BODY_STREAM))
 			continue;
-		since = req->last_byte != 0 ? req->last_byte : Max(req->started, run->last_byte);
-		if (!TimestampDifferenceExceeds(since, now, run->cfg->idle_timeout_ms))
+		/*
+		 * Before its first byte, a request may also wait no longer than
+		 * samplellm.request_timeout while the server is silent.
+		 */
+		if (req->last_byte != 0)
+		{
+			since = req->last_byte;
+			limit_ms = run->cfg->idle_timeout_ms;
+		}
+		else
+		{
+			since = Max(req->started, run->last_byte);
+			limit_ms = Min(run->cfg->idle_timeout_ms, run->cfg->request_timeout_ms);
+		}
+		if (limit_ms <= 0 || !TimestampDifferenceExceeds(since, now, limit_ms))
 			continue;
 		run->stats->idle_timeouts++;
 		/* the connection closes: the server stops generating */

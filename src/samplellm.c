@@ -32,7 +32,7 @@ int			sl_request_timeout_ms = 120000;
 int			sl_idle_timeout_ms = 60000;
 bool		sl_stream = true;
 bool		sl_discover_capacity = true;
-int			sl_reasoning_chars = 600;
+int			sl_reasoning_chars = 1000;
 int			sl_connect_timeout_ms = 10000;
 int			sl_max_concurrency = 4;
 int			sl_max_retries = 5;
@@ -241,7 +241,7 @@ _PG_init(void)
 	DefineCustomIntVariable("samplellm.reasoning_chars",
 							"Sets the longest \"reasoning\" text the LLM may write before the rows, in characters.",
 							"Zero leaves the reasoning field out of the prompt and the schema.",
-							&sl_reasoning_chars, 600, 0, 10000,
+							&sl_reasoning_chars, 1000, 0, 10000,
 							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("samplellm.connect_timeout",

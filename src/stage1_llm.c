@@ -170,7 +170,7 @@ request_slots(const SlStage1 *in, int g, int k)
 }
 
 char *
-sl_llm_request_body(const SlStage1 *in, int g, int k, bool with_schema)
+sl_llm_request_body(const SlStage1 *in, int g, int k, int flags)
 {
 	const SlGroup *grp = &in->groups->groups[g];
 	const SlPrompt *prompt = in->prompt;
@@ -199,7 +199,7 @@ sl_llm_request_body(const SlStage1 *in, int g, int k, bool with_schema)
 	return sl_prompt_body(prompt, grp->seeds, ex, nex, prompt->rows_per_call,
 						  grp->instruction, refs,
 						  (int64) (sl_stream_seed(in->seed, SL_STREAM_REQUEST_SEED, index) & 0x7fffffff),
-						  with_schema);
+						  flags);
 }
 
 /*
@@ -380,7 +380,7 @@ next_body(void *arg, int http_index, int flags)
 
 		rq.group = g;
 		rq.k = sl_pool_issue(llm->pool, g);
-		rq.body = sl_llm_request_body(llm->in, g, rq.k, !llm->st->no_schema);
+		rq.body = sl_llm_request_body(llm->in, g, rq.k, flags);
 		MemoryContextSwitchTo(old);
 		llm->st->requests++;
 		cached = sl_cache_get(llm->url, sl_model, rq.body, &len);
@@ -422,7 +422,7 @@ rebuild_body(void *arg, int http_index, int flags)
 	char	   *fb;
 
 	llm->st->no_schema = !(flags & SL_BODY_SCHEMA);
-	base = sl_llm_request_body(llm->in, rq->group, rq->k, (flags & SL_BODY_SCHEMA) != 0);
+	base = sl_llm_request_body(llm->in, rq->group, rq->k, flags);
 	fb = delivery_body(llm, base, flags);
 	pfree(base);
 	MemoryContextSwitchTo(old);
@@ -501,7 +501,7 @@ sl_stage1_llm(const SlStage1 *in, SlPool *pool, SlStage1Stats *st)
 	cfg.connect_timeout_ms = sl_connect_timeout_ms;
 	cfg.request_timeout_ms = sl_request_timeout_ms;
 	cfg.idle_timeout_ms = sl_idle_timeout_ms;
-	cfg.flags = SL_BODY_SCHEMA | (sl_stream ? SL_BODY_STREAM | SL_BODY_STREAM_USAGE : 0);
+	cfg.flags = SL_BODY_SCHEMA | SL_BODY_SCHEMA_BOUNDS | (sl_stream ? SL_BODY_STREAM | SL_BODY_STREAM_USAGE : 0);
 	st->capacity.running = st->capacity.waiting = -1;
 	if (sl_discover_capacity)
 		sl_capacity_discover(llm.url, llm.api_key, &st->capacity);

@@ -591,6 +591,10 @@ def parse_schema(body):
     cols = []
     for name, spec in items.items():
         spec = spec if isinstance(spec, dict) else {}
+        # a nullable column with grammar bounds: anyOf [{...}, {"type": "null"}]
+        alts = spec.get("anyOf") or spec.get("oneOf")
+        if isinstance(alts, list):
+            spec = next((a for a in alts if isinstance(a, dict) and a.get("type") != "null"), {})
         t = spec.get("type")
         if isinstance(t, list):
             t = next((x for x in t if x != "null"), None)
