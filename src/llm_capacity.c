@@ -99,10 +99,11 @@ cap_release(CapProbe *p)
 
 /*
  * GET url; the 2xx body (palloc'd, NUL-terminated) or NULL for anything
- * else (an error status, no answer in time, too big).
+ * else (an error status, no answer in time, too big).  *reached: some HTTP
+ * answer came.
  */
 static char *
-cap_get(const char *url, const char *api_key)
+cap_get(const char *url, const char *api_key, bool *reached)
 {
 	CapProbe	p;
 	char	   *volatile result = NULL;
@@ -159,6 +160,7 @@ cap_get(const char *url, const char *api_key)
 			if (msg->msg == CURLMSG_DONE && msg->data.result == CURLE_OK)
 				ok = true;
 		curl_easy_getinfo(p.easy, CURLINFO_RESPONSE_CODE, &status);
+		*reached = status != 0;
 		if (ok && status >= 200 && status <= 299 && p.buf.data && !p.buf.overflow)
 			result = pstrdup(p.buf.data);
 	}
@@ -230,9 +232,13 @@ cap_probe(const char *origin, const char *api_key, SlCapacity *out)
 {
 	char	   *body;
 	cJSON	   *doc;
+	bool		reached = false;
 
 	/* llama.cpp: /props has total_slots */
-	body = cap_get(psprintf("%s/props", origin), api_key);
+	body = cap_get(psprintf("%s/props", origin), api_key, &reached);
+	/* nothing answers there: the call's own error will say so, at once */
+	if (!reached)
+		return;
 	if (body && (doc = sl_json_parse_bounded(body, strlen(body))) != NULL)
 	{
 		cJSON	   *ts = cJSON_GetObjectItemCaseSensitive(doc, "total_slots");
@@ -245,7 +251,7 @@ cap_probe(const char *origin, const char *api_key, SlCapacity *out)
 		}
 	}
 	/* older llama.cpp servers: /slots lists them */
-	body = cap_get(psprintf("%s/slots", origin), api_key);
+	body = cap_get(psprintf("%s/slots", origin), api_key, &reached);
 	if (body && (doc = sl_json_parse_bounded(body, strlen(body))) != NULL &&
 		cJSON_IsArray(doc))
 	{
@@ -259,7 +265,7 @@ cap_probe(const char *origin, const char *api_key, SlCapacity *out)
 		}
 	}
 	/* vLLM: no slot count, but how busy it is */
-	body = cap_get(psprintf("%s/metrics", origin), api_key);
+	body = cap_get(psprintf("%s/metrics", origin), api_key, &reached);
 	if (body)
 	{
 		out->running = cap_gauge(body, "vllm:num_requests_running");

@@ -167,7 +167,8 @@ sl_sse_body(const SlSse *s)
 
 	initStringInfo(&b);
 	appendStringInfoString(&b, "{\"object\":\"chat.completion\",\"choices\":[");
-	if (s->have_choice)
+	/* an event that was not a chunk (too deep, not JSON): malformed, whole */
+	if (s->have_choice && !s->bad)
 	{
 		appendStringInfoString(&b, "{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
 		if (s->have_content)
