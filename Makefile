@@ -63,7 +63,7 @@ OBJS = \
 DATA = samplellm--0.1.0.sql samplellm--0.2.0.sql samplellm--0.1.0--0.2.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
-REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security hardening keys firsthour
+REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults security hardening keys firsthour servers
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 
 # Our own code is -Werror clean; third-party headers come in through
