@@ -27,7 +27,7 @@
 #define SL_BODY_STREAM			0x02	/* "stream": true (server-sent events) */
 #define SL_BODY_STREAM_USAGE	0x04	/* stream_options.include_usage */
 #define SL_BODY_SCHEMA_BOUNDS	0x08	/* the schema's grammar bounds (maxLength,
-										 * minimum/maximum, format, anyOf for
+										 * minimum/maximum, format, oneOf for
 										 * NULL): dropped before the schema */
 
 typedef struct SlHttpConfig

@@ -1039,7 +1039,7 @@ sl_bounds_refused(const char *msg)
 {
 	static const char *const words[] = {
 		"maxlength", "'minimum'", "'maximum'", "\"minimum\"", "\"maximum\"",
-		"'format'", "\"format\"", "anyof", "not permitted", "invalid schema"
+		"'format'", "\"format\"", "oneof", "anyof", "not permitted", "invalid schema"
 	};
 	int			i;
 

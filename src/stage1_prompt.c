@@ -413,7 +413,8 @@ append_column_names(StringInfo buf, const SlTable *t)
  * (llama.cpp's integer rule has no exponent; node-llama-cpp's does, and
  * ignores minimum/maximum: the validator rejects those), the digits of
  * numeric(p,s), the ISO date form, the length of varchar(n)/char(n), which
- * every decoder honours.
+ * every decoder honours (test/slow/llama.sh schema prints which keywords
+ * node-llama-cpp's grammar keeps).
  */
 static void
 append_type_bounds(StringInfo buf, const SlColumn *col)
@@ -452,12 +453,14 @@ append_column_schema(StringInfo buf, const SlColumn *col, bool bounds)
 	int			k;
 
 	/*
-	 * With bounds, NULL is an alternative (anyOf): grammar decoders apply a
-	 * type list's keywords to neither member.  Enums list null themselves.
+	 * With bounds, NULL is an alternative (oneOf): node-llama-cpp applies a
+	 * type list's keywords to neither member and turns anyOf into its last
+	 * member alone (always null); oneOf it honours.  Enums list null
+	 * themselves.
 	 */
 	if (bounds && !col->notnull && col->nlabels == 0)
 	{
-		appendStringInfo(buf, "{\"anyOf\":[{\"type\":\"%s\"", jt);
+		appendStringInfo(buf, "{\"oneOf\":[{\"type\":\"%s\"", jt);
 		append_type_bounds(buf, col);
 		appendStringInfoString(buf, "},{\"type\":\"null\"}],\"description\":");
 		sl_append_data_text(buf, col->typname);
