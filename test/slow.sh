@@ -7,19 +7,24 @@
 #   fuzz      libFuzzer + ASan/UBSan on the response -> rows path, from the
 #             seed corpus test/slow/corpus/, and a linear-time check
 #   load      8 sessions at once against a rate-limited simulator
-# Usage: bash test/slow.sh [memory] [valgrind] [fuzz] [load]   (default: all)
+#   llama     the real engine (issue 16): llama.cpp via node-llama-cpp behind
+#             a one-slot server, a model file written here; samplellm with
+#             default settings completes, retries 0, in flight = slots,
+#             cancel within 1 s (test/slow/llama.sh, llama_samplellm.sh)
+# Usage: bash test/slow.sh [memory] [valgrind] [fuzz] [load] [llama]   (default: all)
 # Each part prints its figures and PASS/FAIL lines; the exit status is
 # non-zero when any part fails.  .ci/run does not run this (too slow for CI).
 # Knobs (environment): FUZZ_SECONDS (120), VALGRIND_TESTS (the Makefile's
 # REGRESS list), MEM_BOUND_KB (2048), LOAD_RATE (10), LOAD_BACKENDS (8);
-# each part uses its own PGPORT (54381-54383).
+# each part uses its own PGPORT (54381-54384).  llama installs node, npm and
+# node-llama-cpp (npm) itself; knobs in test/slow/llama.sh.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(memory valgrind fuzz load)
+[ ${#parts[@]} -eq 0 ] && parts=(memory valgrind fuzz load llama)
 for p in "${parts[@]}"; do
-	case $p in memory|valgrind|fuzz|load) ;; *) echo "unknown part '$p' (memory valgrind fuzz load)" >&2; exit 2 ;; esac
+	case $p in memory|valgrind|fuzz|load|llama) ;; *) echo "unknown part '$p' (memory valgrind fuzz load llama)" >&2; exit 2 ;; esac
 done
 
 # Tools: clang 14 with libFuzzer and the sanitizer runtimes, and Valgrind.
@@ -46,7 +51,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 sl_build_install || { echo "FAIL build"; exit 1; }
-declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382)
+declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382 [llama]=54384)
 status=0
 summary=()
 t_all=$(date +%s)
