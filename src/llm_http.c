@@ -249,7 +249,16 @@ sl_release_attempt(SlRun *run, SlReq *req)
 	req->resp = NULL;
 	req->resp_len = 0;
 	req->resp_cap = 0;
-	req->stream = NULL;			/* in the run context: freed with it */
+	if (req->stream != NULL)
+	{
+		/* palloc'd in the run context: a long call must not keep them all */
+		pfree(req->stream->event.data);
+		pfree(req->stream->content.data);
+		if (req->stream->finish)
+			pfree(req->stream->finish);
+		pfree(req->stream);
+		req->stream = NULL;
+	}
 }
 
 /*
@@ -1011,6 +1020,7 @@ sl_take_cut(SlRun *run, SlReq *req, bool *keep)
 		return false;
 	answer = sl_answer(req, &len);
 	*keep = cb->on_success(cb->arg, req->index, answer, len, true, &used);
+	pfree(answer);				/* assembled: never the raw buffer here */
 	if (!used)
 		return false;
 	run->stats->cut_kept++;
@@ -1182,6 +1192,8 @@ sl_complete(SlRun *run, CURL *easy, CURLcode res)
 		}
 		answer = sl_answer(req, &len);
 		keep = cb->on_success(cb->arg, req->index, answer, len, false, &used);
+		if (req->stream != NULL)
+			pfree(answer);		/* assembled from the events */
 		return sl_delivered(run, req, keep);
 	}
 
