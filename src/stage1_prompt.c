@@ -492,12 +492,12 @@ append_column_schema(StringInfo buf, const SlColumn *col, bool bounds)
 }
 
 /*
- * The answer's schema.  With bounds: the grammar bounds above and the
+ * The answer's schema.  With bounds: the grammar bounds above, the
  * reasoning at most samplellm.reasoning_chars long, so that a small model
- * cannot spend its whole budget before the first row.
+ * cannot spend its whole budget before the first row, and 1..max_rows rows.
  */
 static char *
-build_schema(const SlTable *t, bool bounds)
+build_schema(const SlTable *t, bool bounds, int max_rows)
 {
 	StringInfoData buf;
 	int			c;
@@ -510,8 +510,14 @@ build_schema(const SlTable *t, bool bounds)
 						 sl_reasoning_chars);
 	else if (sl_reasoning_chars > 0)
 		appendStringInfoString(&buf, "\"reasoning\":{\"type\":\"string\"},");
-	appendStringInfoString(&buf,
-						   "\"rows\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":{");
+	/*
+	 * At least one row and no more than asked: a grammar otherwise lets a
+	 * weak model close the array at once, or never.
+	 */
+	appendStringInfoString(&buf, "\"rows\":{\"type\":\"array\",");
+	if (bounds && max_rows > 0)
+		appendStringInfo(&buf, "\"minItems\":1,\"maxItems\":%d,", max_rows);
+	appendStringInfoString(&buf, "\"items\":{\"type\":\"object\",\"properties\":{");
 	for (c = 0, n = 0; c < t->ncols; c++)
 	{
 		if (!sl_col_written(&t->cols[c]))
@@ -592,8 +598,9 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	p->seeds = seeds;
 	p->system = (char *) system_text;
 	p->description = build_description(t, seeds, true, condition);
-	p->schema = build_schema(t, false);
-	p->schema_bounded = build_schema(t, true);
+	p->schema = build_schema(t, false, 0);
+	/* (its final form, with the row count, once that is known) */
+	p->schema_bounded = build_schema(t, true, 50);
 	p->system = sl_reasoning_chars > 0 ? (char *) system_text : (char *) system_text_plain;
 	initStringInfo(&buf);
 	appendStringInfoChar(&buf, '[');
@@ -648,6 +655,7 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 	/* What fits the completion budget after the reasoning, with a margin. */
 	p->rows_per_call = rows_per_call > 0 ? rows_per_call :
 		Max(1, Min(50, (int) ((p->max_tokens - REASONING_TOKENS) / out_row_tokens * 0.85)));
+	p->schema_bounded = build_schema(t, true, p->rows_per_call);
 	return p;
 }
 
