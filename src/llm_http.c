@@ -1240,7 +1240,6 @@ sl_check_idle(SlRun *run)
 		SlReq	   *req = run->slots[i];
 		TimestampTz since;
 		bool		keep = true;
-
 		int			limit_ms;
 
 		if (req == NULL || !(req->flags & SL_BODY_STREAM))
