@@ -10,7 +10,8 @@
 # 1 s and the server stops generating; every row is valid.  Prints rows/s,
 # tokens/s and requests in flight over time.
 # Knobs: LLAMA_ROWS (5: rows asked), LLAMA_CALL_LIMIT (1500 s: a safety net
-# around the call; statement_timeout stays at its default).
+# around the call; statement_timeout stays at its default), LLAMA_AIMD (1: a
+# second call without capacity discovery, to see the window learn the slot).
 
 samplellm_checks() {
 	. "$here/../lib.sh"
@@ -79,7 +80,23 @@ print("peak: %d open at the server, %d generating; per request: %s" % (peak_open
     for r in recs)))
 PYEOF
 
-	# 2. cancel mid-generation: the call ends within 1 s, the engine stops
+	# 2. without discovery: the AIMD window learns the one slot from the
+	#    queued requests' late first bytes (LLAMA_AIMD=0 skips it)
+	if [ "${LLAMA_AIMD:-1}" = 1 ]; then
+		log "samplellm: the same call without capacity discovery (max_concurrency 4)"
+		t0=$(now)
+		out=$(timeout "${LLAMA_CALL_LIMIT:-1500}" "${psql[@]}" -c "SET samplellm.discover_capacity = off" \
+			-c "SELECT count(*) FROM samplellm_generate(NULL::pets, $rows, seed => 2)" \
+			-c "SELECT samplellm_last_run()" 2>&1)
+		t1=$(now)
+		runrec=$(sed -n 3p <<<"$out")
+		if [ "$(sed -n 2p <<<"$out")" = "$rows" ] &&
+			[ "$(jget "$runrec" 'd["min_concurrency"] <= 2 and d["retries"] == 0')" = True ]; then
+			pass "without discovery the window shrinks to $(jget "$runrec" 'd["min_concurrency"]') (from 4; congestion $(jget "$runrec" 'd["server"]["congestion"]'), idle timeouts $(jget "$runrec" 'd["server"]["idle_timeouts"]'), retries 0) in $(python3 -c "print(round($t1 - $t0))") s"
+		else fail "without discovery: $(head -c 600 <<<"$out")"; fi
+	fi
+
+	# 3. cancel mid-generation: the call ends within 1 s, the engine stops
 	seq0=$(ll_last_seq)
 	"${psql[@]}" -c "SET application_name = 'llama_cancel'" \
 		-c "SELECT count(*) FROM samplellm_generate(NULL::pets, 20, seed => 9)" >"$WORK/cancel.out" 2>&1 &
