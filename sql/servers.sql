@@ -75,6 +75,16 @@ SELECT count(*) FILTER (WHERE r->'body' ? 'stream') BETWEEN 1 AND 4 AS first_wav
        count(*) FILTER (WHERE r->'body' ? 'stream_options' AND NOT r->'body' ? 'stream') AS options_without_stream,
        (SELECT NOT l->'body' ? 'stream' FROM srv_last(1) l) AS last_without
 FROM sim_requests() r WHERE (r->>'seq')::int > :s0;
+-- a strict schema validator that refuses a grammar keyword: the same schema
+-- without the bounds for the rest of the call, not a retry, still a schema
+SET samplellm.model = 'sim?strict_schema=1';
+SELECT count(*) FROM samplellm_generate(NULL::srv, 10, seed => 14, resample => 'none');
+SELECT samplellm_last_run()->'server'->'schema_bounds' AS schema_bounds,
+       samplellm_last_run()->'response_format' AS response_format,
+       samplellm_last_run()->'retries' AS retries;
+SELECT r->'body'->'response_format'->'json_schema'->'schema'->'properties'->'reasoning' AS reasoning,
+       r->'body'->'response_format'->'json_schema'->'schema'->'properties'->'rows'->'items'->'properties'->'code' AS code
+FROM srv_last(1) r;
 -- a server that ignores stream: a whole answer is read as one
 SET samplellm.model = 'sim?nostream=ignore';
 SELECT count(*) FROM samplellm_generate(NULL::srv, 5, seed => 5, resample => 'none');
