@@ -29,6 +29,8 @@ OBJS = \
 	src/stage1_llm.o \
 	src/stage1_builtin.o \
 	src/builtin_copula.o \
+	src/llm_capacity.o \
+	src/llm_stream.o \
 	src/llm_http.o \
 	src/llm_parse.o \
 	src/llm_cache.o \
@@ -62,7 +64,7 @@ OBJS = \
 DATA = samplellm--0.1.0.sql samplellm--0.2.0.sql samplellm--0.1.0--0.2.0.sql
 PGFILEDESC = "samplellm - LLM tabular data synthesis (SampleLLM)"
 
-REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults transport security hardening keys firsthour
+REGRESS = setup errors types generate stage1 stage2 builtin evaluate cache augment faults transport security hardening keys firsthour servers
 REGRESS_OPTS = --inputdir=. --load-extension=samplellm
 # setup (the simulator's endpoint, the shared tables) comes first, also when
 # one test is picked: `make installcheck REGRESS=builtin` runs setup, builtin.

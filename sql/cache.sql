@@ -92,7 +92,12 @@ SELECT sim_last_seq() AS seq_before \gset
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 34, resample => 'none');
 SELECT sim_last_seq() = :seq_before + 1 AS truncated_was_a_miss;
 SELECT (pg_stat_file(f)).size AS size_before FROM cache_files() f \gset
-SELECT cache_overwrite(f, replace(pg_read_file(f), 'chatcmpl-sim', 'chatcmpl-six')) FROM cache_files() f;
+-- (the body's first byte after the header line, swapped for another)
+SELECT cache_overwrite(f, split_part(c, E'\n', 1) || E'\n' ||
+         overlay(substring(c FROM length(split_part(c, E'\n', 1)) + 2)
+                 PLACING CASE WHEN substring(c FROM length(split_part(c, E'\n', 1)) + 2 FOR 1) = '{' THEN '[' ELSE '{' END
+                 FROM 1 FOR 1))
+FROM cache_files() f, pg_read_file(f) c;
 SELECT (pg_stat_file(f)).size = :size_before AS same_size FROM cache_files() f;
 SELECT sim_last_seq() AS seq_before \gset
 SELECT count(*) FROM samplellm_generate(NULL::clicks, 5, seed => 34, resample => 'none');

@@ -49,13 +49,20 @@ SET samplellm.max_retries = 0;
 SET samplellm.model = 'sim?stall=30';
 INSERT INTO fault_sink SELECT * FROM samplellm_generate(NULL::clicks, 5, seed => 102, resample => 'none');
 \echo :LAST_ERROR_SQLSTATE
--- slow drip: headers at once, then the body at 20 bytes per second
+-- slow drip: headers at once, then the body at 20 bytes per second; a
+-- whole (non-streamed) answer has samplellm.request_timeout to arrive (a
+-- stream that keeps sending is alive: sql/servers.sql)
+SET samplellm.stream = off;
 SET samplellm.model = 'sim?drip=20';
 INSERT INTO fault_sink SELECT * FROM samplellm_generate(NULL::clicks, 5, seed => 103, resample => 'none');
 \echo :LAST_ERROR_SQLSTATE
+RESET samplellm.stream;
 RESET samplellm.request_timeout;
 SET samplellm.max_retries = 1;
 
+-- (whole answers here: a stream cut after complete rows keeps them, and
+-- its limit is on the content; sql/servers.sql)
+SET samplellm.stream = off;
 -- the connection ends early: after the headers, after half the body
 -- (Content-Length promised more), and with a reset (RST) mid-body
 SET samplellm.model = 'sim?close=headers';
@@ -81,6 +88,7 @@ RESET samplellm.max_response_kb;
 SET samplellm.model = 'sim?gzip=16';
 INSERT INTO fault_sink SELECT * FROM samplellm_generate(NULL::clicks, 5, seed => 108, resample => 'none');
 \echo :LAST_ERROR_SQLSTATE
+RESET samplellm.stream;
 
 -- broken envelopes: an empty 200, "choices": [], content null with a refusal
 SET samplellm.model = 'sim?content=empty';

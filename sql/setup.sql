@@ -9,6 +9,10 @@ SELECT format('ALTER DATABASE %I SET samplellm.endpoint = %L', current_database(
 \set ECHO all
 SELECT format('ALTER DATABASE %I SET samplellm.model = %L', current_database(), 'sim') \gexec
 SELECT format('ALTER DATABASE %I SET samplellm.max_retries = 2', current_database()) \gexec
+-- (the simulator's default personality has no capacity endpoints; probing
+-- them would put GETs between the requests the tests count: sql/servers.sql
+-- turns it on)
+SELECT format('ALTER DATABASE %I SET samplellm.discover_capacity = off', current_database()) \gexec
 
 -- The requests the simulator received, one jsonb per request, oldest first.
 \set ECHO none

@@ -127,7 +127,10 @@ SELECT a.attname, format_type(a.atttypid, a.atttypmod) AS type
 FROM pg_attribute a WHERE a.attrelid = 'moregen'::regclass AND a.attnum > 0 ORDER BY a.attnum;
 INSERT INTO moretypes SELECT * FROM moregen;  -- the real table accepts every row
 -- the request's schema gives each column its JSON type and names its SQL type
-SELECT p.key AS column, p.value->'type' AS json_type, p.value->>'description' AS described_as
+-- (a nullable column's types are a list, or with grammar bounds the oneOf
+-- alternatives)
+SELECT p.key AS column, coalesce(p.value->'type', jsonb_path_query_array(p.value, '$.oneOf[*].type')) AS json_type,
+       p.value->>'description' AS described_as
 FROM sim_requests() r, jsonb_each(r->'body'->'response_format'->'json_schema'->'schema'->'properties'->'rows'->'items'->'properties') p
 WHERE (r->>'seq')::int = (SELECT max((x->>'seq')::int) FROM sim_requests() x)
 ORDER BY (SELECT attnum FROM pg_attribute WHERE attrelid = 'moretypes'::regclass AND attname = p.key);

@@ -2,7 +2,8 @@
  *
  * llm_http.c
  *	  Stage 1, step 4: concurrent chat-completion requests with libcurl's
- *	  multi interface, retries with backoff, AIMD concurrency, and cancel.
+ *	  multi interface, streaming, retries with backoff, AIMD concurrency,
+ *	  and cancel.
  *
  * A blocking curl_easy_perform() cannot be interrupted by query cancel or
  * statement_timeout, so every wait here is bounded (at most SL_POLL_MS) and
@@ -16,6 +17,17 @@
  * malloc'd response buffers) is released by sl_cleanup(), which runs on
  * normal return, in PG_CATCH, and as a reset callback of the run's memory
  * context, so nothing leaks whichever way the run ends.
+ *
+ * Local servers (llama.cpp, Ollama) take one request at a time by default
+ * and queue the rest, connection open.  So a streamed request is alive while
+ * bytes arrive, and one that has had none yet is queued, not failed, as long
+ * as some request of the run still receives bytes: the timeout that counts is
+ * samplellm.idle_timeout of silence (plus the statement's deadline), not the
+ * length of the answer.  The window follows the server: it starts at the
+ * ceiling (max_concurrency, or fewer slots the server reported) and halves on
+ * congestion, which is a 429, a 503, a timeout, or a first byte that comes
+ * much later than the fastest one seen (the request waited in the server's
+ * queue); every answer widens it again.
  *
  *-------------------------------------------------------------------------
  */
@@ -50,6 +62,10 @@
 #define SL_BODY_EXCERPT		200 /* bytes of a non-JSON error body shown */
 #define SL_MESSAGE_MAX		500 /* bytes of a JSON error message shown */
 #define SL_HEADER_MAX		64
+/* A first byte this much later than 3x the fastest one: the request queued. */
+#define SL_QUEUE_SLACK_MS	1000.0
+#define SL_QUEUE_FACTOR		3.0
+#define SL_SSE_FRAMING		64	/* raw stream bytes per byte of content */
 
 /* One logical request, across its attempts. */
 typedef struct SlReq
@@ -59,6 +75,7 @@ typedef struct SlReq
 	int			attempts;		/* attempts started */
 	int			retries;		/* retries counted against max_retries */
 	bool		used_fallback;
+	int			flags;			/* SL_BODY_* the body was built with */
 	TimestampTz due;			/* when a waiting retry may start */
 	struct SlReq *next;			/* waiting list, sorted by due */
 
@@ -73,6 +90,13 @@ typedef struct SlReq
 	bool		oom;
 	char		retry_after[SL_HEADER_MAX];
 	char		retry_after_ms[SL_HEADER_MAX];
+	char		content_type[SL_HEADER_MAX];
+	size_t		received;		/* body bytes of this attempt, for the limit */
+	TimestampTz started;
+	TimestampTz first_byte;		/* set by the write callback; 0 = none yet */
+	TimestampTz last_byte;
+	bool		latency_seen;	/* first_byte went to the AIMD */
+	SlSse   *stream;			/* server-sent events: parsed as they come */
 } SlReq;
 
 typedef struct SlRun
@@ -95,6 +119,10 @@ typedef struct SlRun
 	bool		exhausted;		/* next_body said NULL since last success */
 
 	double		window;			/* AIMD concurrency window */
+	int			ceiling;		/* the window's upper bound */
+	int			flags;			/* SL_BODY_* for bodies built from now on */
+	double		base_ms;		/* fastest first byte seen, -1 = none yet */
+	TimestampTz last_byte;		/* latest body byte of any request */
 	TimestampTz last_decrease;
 	pg_prng_state prng;
 } SlRun;
@@ -104,9 +132,17 @@ static bool sl_curl_ready = false;
 static void sl_cleanup(void *arg);
 static void sl_start_attempt(SlRun *run, SlReq *req);
 static bool sl_complete(SlRun *run, CURL *easy, CURLcode res);
+static bool sl_take_cut(SlRun *run, SlReq *req, bool *keep);
 
 
 /* ---- curl callbacks: malloc only, no ereport ---- */
+
+/* A content type of server-sent events. */
+static bool
+sl_is_sse(const SlReq *req)
+{
+	return pg_strncasecmp(req->content_type, "text/event-stream", 17) == 0;
+}
 
 static size_t
 sl_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -114,11 +150,21 @@ sl_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	SlReq	   *req = (SlReq *) userdata;
 	size_t		n = size * nmemb;
 
-	if (n > req->resp_limit - req->resp_len)
+	/*
+	 * A stream's parsed bytes leave the buffer, and its framing is some 50
+	 * bytes per token: its raw bytes get SL_SSE_FRAMING times the limit,
+	 * the content it carries the limit itself (checked as it is parsed).
+	 */
+	if (n > (sl_is_sse(req) ? req->resp_limit * SL_SSE_FRAMING : req->resp_limit) - req->received)
 	{
 		req->too_large = true;
 		return 0;				/* makes curl abort with CURLE_WRITE_ERROR */
 	}
+	req->received += n;
+	/* GetCurrentTimestamp() neither allocates nor raises */
+	req->last_byte = GetCurrentTimestamp();
+	if (req->first_byte == 0)
+		req->first_byte = req->last_byte;
 	if (req->resp_len + n + 1 > req->resp_cap)
 	{
 		size_t		cap = Max(req->resp_cap * 2, 4096);
@@ -175,10 +221,12 @@ sl_header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 	{
 		req->retry_after[0] = '\0';
 		req->retry_after_ms[0] = '\0';
+		req->content_type[0] = '\0';
 		return n;
 	}
-	if (!sl_capture_header(buf, n, "retry-after-ms:", req->retry_after_ms))
-		(void) sl_capture_header(buf, n, "retry-after:", req->retry_after);
+	if (!sl_capture_header(buf, n, "retry-after-ms:", req->retry_after_ms) &&
+		!sl_capture_header(buf, n, "retry-after:", req->retry_after))
+		(void) sl_capture_header(buf, n, "content-type:", req->content_type);
 	return n;
 }
 
@@ -201,6 +249,16 @@ sl_release_attempt(SlRun *run, SlReq *req)
 	req->resp = NULL;
 	req->resp_len = 0;
 	req->resp_cap = 0;
+	if (req->stream != NULL)
+	{
+		/* palloc'd in the run context: a long call must not keep them all */
+		pfree(req->stream->event.data);
+		pfree(req->stream->content.data);
+		if (req->stream->finish)
+			pfree(req->stream->finish);
+		pfree(req->stream);
+		req->stream = NULL;
+	}
 }
 
 /*
@@ -690,9 +748,12 @@ sl_schedule_retry(SlRun *run, SlReq *req, long status, CURLcode res,
 	sl_enqueue(run, req, now + (TimestampTz) (wait_ms * 1000.0));
 }
 
-/* AIMD: halve the window on a 429, at most once per cooldown. */
+/*
+ * AIMD: halve the window on a 429 or on congestion (a 503, a timeout, a
+ * request that queued), at most once per cooldown.
+ */
 static void
-sl_window_decrease(SlRun *run)
+sl_window_decrease(SlRun *run, bool congestion)
 {
 	TimestampTz now = GetCurrentTimestamp();
 
@@ -700,6 +761,8 @@ sl_window_decrease(SlRun *run)
 		!TimestampDifferenceExceeds(run->last_decrease, now, SL_AIMD_COOLDOWN_MS))
 		return;
 	run->last_decrease = now;
+	if (congestion && run->window > 1.0)
+		run->stats->congestion++;
 	run->window = Max(1.0, floor(run->window / 2.0));
 	run->stats->min_concurrency = Min(run->stats->min_concurrency,
 									  (int) run->window);
@@ -708,7 +771,23 @@ sl_window_decrease(SlRun *run)
 static void
 sl_window_increase(SlRun *run)
 {
-	run->window = Min((double) run->nslots, run->window + 1.0 / run->window);
+	run->window = Min((double) run->ceiling, run->window + 1.0 / run->window);
+}
+
+/*
+ * Time to the first byte: a request that waited in the server's queue gets
+ * its first byte a whole answer (or more) after the fastest one.
+ */
+static void
+sl_observe_latency(SlRun *run, double ms)
+{
+	if (run->base_ms < 0 || ms < run->base_ms)
+	{
+		run->base_ms = ms;
+		return;
+	}
+	if (ms > SL_QUEUE_FACTOR * run->base_ms + SL_QUEUE_SLACK_MS)
+		sl_window_decrease(run, true);
 }
 
 
@@ -726,7 +805,8 @@ static void
 sl_start_attempt(SlRun *run, SlReq *req)
 {
 	const SlHttpConfig *cfg = run->cfg;
-	long		timeout_ms = cfg->request_timeout_ms;
+	/* a streamed answer may take as long as it keeps sending */
+	long		timeout_ms = (req->flags & SL_BODY_STREAM) ? 0 : cfg->request_timeout_ms;
 	CURL	   *easy;
 	CURLMcode	mc;
 	int			slot;
@@ -777,6 +857,14 @@ sl_start_attempt(SlRun *run, SlReq *req)
 	req->oom = false;
 	req->retry_after[0] = '\0';
 	req->retry_after_ms[0] = '\0';
+	req->content_type[0] = '\0';
+	req->received = 0;
+	req->started = GetCurrentTimestamp();
+	req->first_byte = 0;
+	req->last_byte = 0;
+	req->latency_seen = false;
+	req->stream = NULL;
+	run->stats->max_in_flight = Max(run->stats->max_in_flight, run->ninflight);
 
 	SL_SETOPT(easy, CURLOPT_URL, cfg->url);
 	SL_SETOPT(easy, CURLOPT_PRIVATE, (void *) req);
@@ -827,7 +915,7 @@ sl_fill(SlRun *run)
 
 	while (run->ninflight < cap && !run->exhausted)
 	{
-		char	   *body = run->cb->next_body(run->cb->arg, run->next_index);
+		char	   *body = run->cb->next_body(run->cb->arg, run->next_index, run->flags);
 		SlReq	   *req;
 
 		if (body == NULL)
@@ -837,9 +925,206 @@ sl_fill(SlRun *run)
 		}
 		req = MemoryContextAllocZero(run->cxt, sizeof(SlReq));
 		req->index = run->next_index++;
+		req->flags = run->flags;
 		req->body = MemoryContextStrdup(run->cxt, body);
 		sl_start_attempt(run, req);
 	}
+}
+
+/*
+ * Parses what a streamed request has received so far and drops the parsed
+ * bytes from its buffer; notes its first byte for the AIMD.  at_end: the
+ * transfer is over.
+ */
+static void
+sl_advance(SlRun *run, SlReq *req, bool at_end)
+{
+	size_t		used;
+	MemoryContext old;
+
+	if (req->first_byte != 0)
+	{
+		if (req->last_byte > run->last_byte)
+			run->last_byte = req->last_byte;
+		if (!req->latency_seen)
+		{
+			req->latency_seen = true;
+			sl_observe_latency(run, (req->first_byte - req->started) / 1000.0);
+		}
+	}
+	if (req->resp_len == 0 && !at_end)
+		return;
+	if (req->stream == NULL)
+	{
+		if (!sl_is_sse(req))
+			return;				/* a whole body (or an error): kept as is */
+		req->stream = MemoryContextAlloc(run->cxt, sizeof(SlSse));
+		old = MemoryContextSwitchTo(run->cxt);
+		sl_sse_init(req->stream);
+		MemoryContextSwitchTo(old);
+		run->stats->streamed++;
+	}
+	old = MemoryContextSwitchTo(run->cxt);
+	used = sl_sse_feed(req->stream, req->resp ? req->resp : "", req->resp_len, at_end);
+	MemoryContextSwitchTo(old);
+	if (req->stream->content.len > req->resp_limit)
+		ereport(ERROR,
+				(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+				 errmsg("LLM response exceeds samplellm.max_response_kb"),
+				 errdetail("The limit is %zu bytes.", req->resp_limit)));
+	if (used > 0)
+	{
+		memmove(req->resp, req->resp + used, req->resp_len - used);
+		req->resp_len -= used;
+		req->resp[req->resp_len] = '\0';
+	}
+}
+
+/* The assembled answer of a stream, or the body as received. */
+static char *
+sl_answer(SlReq *req, size_t *len)
+{
+	char	   *b;
+
+	if (req->stream == NULL)
+	{
+		*len = req->resp_len;
+		return req->resp ? req->resp : "";
+	}
+	b = sl_sse_body(req->stream);
+	*len = strlen(b);
+	return b;
+}
+
+/* Bookkeeping of a request that delivered: the window widens. */
+static bool
+sl_delivered(SlRun *run, SlReq *req, bool keep)
+{
+	run->stats->completed++;
+	sl_window_increase(run);
+	sl_retire(run, req);
+	pfree(req->body);
+	pfree(req);
+	/* the caller may want more requests after seeing this result */
+	run->exhausted = false;
+	return keep;
+}
+
+/*
+ * A stream that ended early: its complete rows are kept if the caller finds
+ * any (returns true, *keep says whether to go on); false: retry it.
+ */
+static bool
+sl_take_cut(SlRun *run, SlReq *req, bool *keep)
+{
+	const SlHttpCallbacks *cb = run->cb;
+	char	   *answer;
+	size_t		len;
+	bool		used = false;
+
+	sl_advance(run, req, true);
+	if (req->stream == NULL || !req->stream->have_content)
+		return false;
+	answer = sl_answer(req, &len);
+	*keep = cb->on_success(cb->arg, req->index, answer, len, true, &used);
+	pfree(answer);				/* assembled: never the raw buffer here */
+	if (!used)
+		return false;
+	run->stats->cut_kept++;
+	*keep = sl_delivered(run, req, *keep);
+	return true;
+}
+
+/* Case-insensitive: does s mention word? */
+static bool
+sl_mentions(const char *s, const char *word)
+{
+	size_t		wl = strlen(word);
+
+	for (; s && *s; s++)
+		if (pg_strncasecmp(s, word, wl) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Does a 400's message refuse one of the schema's grammar bounds?  (OpenAI's
+ * strict mode: "Invalid schema ...: 'maxLength' is not permitted".)
+ */
+static bool
+sl_bounds_refused(const char *msg)
+{
+	static const char *const words[] = {
+		"maxlength", "'minimum'", "'maximum'", "\"minimum\"", "\"maximum\"",
+		"'format'", "\"format\"", "oneof", "anyof", "not permitted", "invalid schema"
+	};
+	int			i;
+
+	for (i = 0; i < lengthof(words); i++)
+		if (sl_mentions(msg, words[i]))
+			return true;
+	return false;
+}
+
+/*
+ * A 400: what the server refused, dropped for the rest of the call, and the
+ * request built again without it.  Returns false when nothing is left to
+ * drop (the 400 is final).
+ */
+static bool
+sl_renegotiate(SlRun *run, SlReq *req)
+{
+	const SlHttpCallbacks *cb = run->cb;
+	char	   *msg;
+	bool		quota;
+	char	   *fb;
+	bool		negotiated = false;
+
+	if (cb->rebuild_body == NULL)
+		return false;
+	msg = sl_error_message(run, req->resp, req->resp_len, &quota);
+	/* another request already learnt what to drop: just follow it */
+	if ((req->flags & ~run->flags) != 0)
+		negotiated = (req->flags & ~run->flags & SL_BODY_SCHEMA) == 0;
+	else if ((run->flags & SL_BODY_STREAM_USAGE) && sl_mentions(msg, "stream_options"))
+	{
+		run->flags &= ~SL_BODY_STREAM_USAGE;
+		negotiated = true;
+	}
+	else if ((run->flags & SL_BODY_STREAM) && sl_mentions(msg, "stream"))
+	{
+		run->flags &= ~(SL_BODY_STREAM | SL_BODY_STREAM_USAGE);
+		negotiated = true;
+	}
+	else if ((run->flags & SL_BODY_SCHEMA_BOUNDS) && sl_bounds_refused(msg))
+	{
+		/* a strict schema validator refusing a keyword: keep the schema */
+		run->flags &= ~SL_BODY_SCHEMA_BOUNDS;
+		negotiated = true;
+	}
+	else if ((run->flags & SL_BODY_SCHEMA) && !req->used_fallback)
+		run->flags &= ~(SL_BODY_SCHEMA | SL_BODY_SCHEMA_BOUNDS);
+	else
+		return false;
+
+	fb = cb->rebuild_body(cb->arg, req->index, run->flags);
+	if (fb == NULL)
+		return false;
+	pfree(req->body);
+	req->body = MemoryContextStrdup(run->cxt, fb);
+	req->flags = run->flags;
+	/*
+	 * Dropping response_format is a retry (one per request, as before);
+	 * learning that the server does not stream is not a failure.
+	 */
+	if (!negotiated)
+	{
+		req->used_fallback = true;
+		run->stats->retries++;
+	}
+	sl_retire(run, req);
+	sl_enqueue(run, req, GetCurrentTimestamp());
+	return true;
 }
 
 /*
@@ -870,6 +1155,8 @@ sl_complete(SlRun *run, CURL *easy, CURLcode res)
 
 	if (res != CURLE_OK)
 	{
+		bool		keep;
+
 		if (req->too_large)
 			ereport(ERROR,
 					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
@@ -881,7 +1168,14 @@ sl_complete(SlRun *run, CURL *easy, CURLcode res)
 					 errmsg("out of memory"),
 					 errdetail("Could not buffer an LLM response.")));
 		if (sl_retryable_curl(res))
+		{
+			/* a stream cut short: its complete rows are not paid twice */
+			if (status >= 200 && status <= 299 && sl_take_cut(run, req, &keep))
+				return keep;
+			if (res == CURLE_OPERATION_TIMEDOUT)
+				sl_window_decrease(run, true);
 			sl_schedule_retry(run, req, 0, res, oserr);
+		}
 		else
 			sl_conn_error(req, res, oserr, false, NULL);
 		return true;
@@ -890,36 +1184,28 @@ sl_complete(SlRun *run, CURL *easy, CURLcode res)
 	if (status >= 200 && status <= 299)
 	{
 		bool		keep;
+		bool		used = true;
+		char	   *answer;
+		size_t		len;
 
-		run->stats->completed++;
-		sl_window_increase(run);
-		keep = cb->on_success(cb->arg, req->index,
-							  req->resp ? req->resp : "", req->resp_len);
-		sl_retire(run, req);
-		pfree(req->body);
-		pfree(req);
-		/* the caller may want more requests after seeing this result */
-		run->exhausted = false;
-		return keep;
-	}
-
-	if (status == 400 && !req->used_fallback && cb->fallback_body != NULL)
-	{
-		char	   *fb = cb->fallback_body(cb->arg, req->index,
-										   req->resp ? req->resp : "",
-										   req->resp_len);
-
-		if (fb != NULL)
+		sl_advance(run, req, true);
+		/* a stream that closed without its end: a cut */
+		if (req->stream != NULL && !req->stream->done && req->stream->finish == NULL)
 		{
-			pfree(req->body);
-			req->body = MemoryContextStrdup(run->cxt, fb);
-			req->used_fallback = true;
-			run->stats->retries++;
-			sl_retire(run, req);
-			sl_enqueue(run, req, GetCurrentTimestamp());
+			if (sl_take_cut(run, req, &keep))
+				return keep;
+			sl_schedule_retry(run, req, 0, CURLE_PARTIAL_FILE, 0);
 			return true;
 		}
+		answer = sl_answer(req, &len);
+		keep = cb->on_success(cb->arg, req->index, answer, len, false, &used);
+		if (req->stream != NULL)
+			pfree(answer);		/* assembled from the events */
+		return sl_delivered(run, req, keep);
 	}
+
+	if (status == 400 && sl_renegotiate(run, req))
+		return true;
 
 	if (sl_retryable_status(status))
 	{
@@ -931,14 +1217,73 @@ sl_complete(SlRun *run, CURL *easy, CURLcode res)
 			(void) sl_error_message(run, req->resp, req->resp_len, &quota);
 			if (quota)
 				sl_http_error(run, req, status, false, NULL);
-			sl_window_decrease(run);
+			sl_window_decrease(run, false);
 		}
+		else if (status == 503)
+			sl_window_decrease(run, true);	/* Ollama: its queue is full */
 		sl_schedule_retry(run, req, status, CURLE_OK, 0);
 		return true;
 	}
 
 	sl_http_error(run, req, status, false, NULL);
 	return false;				/* not reached */
+}
+
+/*
+ * Streamed requests that went silent for samplellm.idle_timeout are cut:
+ * one that has sent bytes and stopped, or one that never sent any while no
+ * request of the run received anything either (a request waiting in the
+ * server's queue behind one that streams is alive).  Returns false when a
+ * cut stream's rows were the last ones needed.
+ */
+static bool
+sl_check_idle(SlRun *run)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	int			i;
+
+	for (i = 0; i < run->nslots; i++)
+	{
+		SlReq	   *req = run->slots[i];
+		TimestampTz since;
+		bool		keep = true;
+		int			limit_ms;
+
+		if (req == NULL || !(req->flags & SL_BODY_STREAM))
+			continue;
+		/*
+		 * Before its first byte, a request may also wait no longer than
+		 * samplellm.request_timeout while the server is silent.
+		 */
+		if (req->last_byte != 0)
+		{
+			since = req->last_byte;
+			limit_ms = run->cfg->idle_timeout_ms;
+		}
+		else
+		{
+			since = Max(req->started, run->last_byte);
+			limit_ms = Min(run->cfg->idle_timeout_ms, run->cfg->request_timeout_ms);
+		}
+		if (limit_ms <= 0 || !TimestampDifferenceExceeds(since, now, limit_ms))
+			continue;
+		run->stats->idle_timeouts++;
+		/* the connection closes: the server stops generating */
+		if (req->added)
+			curl_multi_remove_handle(run->multi, req->easy);
+		req->added = false;
+		curl_easy_cleanup(req->easy);
+		req->easy = NULL;
+		if (sl_take_cut(run, req, &keep))
+		{
+			if (!keep)
+				return false;
+			continue;
+		}
+		sl_window_decrease(run, true);
+		sl_schedule_retry(run, req, 0, CURLE_OPERATION_TIMEDOUT, 0);
+	}
+	return true;
 }
 
 static void
@@ -1004,6 +1349,17 @@ sl_loop(SlRun *run)
 			elog(ERROR, "samplellm: curl_multi_perform failed: %s",
 				 curl_multi_strerror(mc));
 
+		/* streams are parsed as they come, and silent ones cut */
+		{
+			int			i;
+
+			for (i = 0; i < run->nslots; i++)
+				if (run->slots[i] != NULL && run->slots[i]->easy != NULL)
+					sl_advance(run, run->slots[i], false);
+		}
+		if (!sl_check_idle(run))
+			return;
+
 		while ((msg = curl_multi_info_read(run->multi, &left)) != NULL)
 		{
 			if (msg->msg != CURLMSG_DONE)
@@ -1034,6 +1390,18 @@ sl_loop(SlRun *run)
 }
 
 void
+sl_http_global_init(void)
+{
+	/* lazily, so that it never runs in the postmaster */
+	if (!sl_curl_ready)
+	{
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			elog(ERROR, "samplellm: curl_global_init failed");
+		sl_curl_ready = true;
+	}
+}
+
+void
 sl_http_run(const SlHttpConfig *cfg, const SlHttpCallbacks *cb,
 			SlHttpStats *stats)
 {
@@ -1042,16 +1410,9 @@ sl_http_run(const SlHttpConfig *cfg, const SlHttpCallbacks *cb,
 
 	Assert(cfg->url != NULL && cb->next_body != NULL && cb->on_success != NULL);
 
-	/* lazily, so that it never runs in the postmaster */
-	if (!sl_curl_ready)
-	{
-		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-			elog(ERROR, "samplellm: curl_global_init failed");
-		sl_curl_ready = true;
-	}
+	sl_http_global_init();
 
 	memset(stats, 0, sizeof(SlHttpStats));
-	stats->min_concurrency = Max(1, cfg->max_concurrency);
 
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "samplellm http",
 								ALLOCSET_DEFAULT_SIZES);
@@ -1062,7 +1423,19 @@ sl_http_run(const SlHttpConfig *cfg, const SlHttpCallbacks *cb,
 	run->stats = stats;
 	run->nslots = Max(1, cfg->max_concurrency);
 	run->slots = MemoryContextAllocZero(cxt, run->nslots * sizeof(SlReq *));
-	run->window = run->nslots;
+	/* a server that said how many slots it has queues the rest */
+	run->ceiling = run->nslots;
+	if (cfg->server_slots > 0 && cfg->server_slots < run->ceiling)
+		run->ceiling = cfg->server_slots;
+	run->window = run->ceiling;
+	stats->ceiling = run->ceiling;
+	stats->min_concurrency = run->ceiling;
+	run->flags = cfg->flags;
+	/* never stream_options without stream */
+	if (!(run->flags & SL_BODY_STREAM))
+		run->flags &= ~SL_BODY_STREAM_USAGE;
+	run->base_ms = -1;
+	run->last_byte = GetCurrentTimestamp();
 	pg_prng_seed(&run->prng, cfg->seed);
 	run->cleanup_cb.func = sl_cleanup;
 	run->cleanup_cb.arg = run;
@@ -1104,6 +1477,7 @@ sl_http_run(const SlHttpConfig *cfg, const SlHttpCallbacks *cb,
 	}
 	PG_END_TRY();
 
+	stats->flags = run->flags;
 	sl_cleanup(run);
 	MemoryContextDelete(cxt);
 }

@@ -329,6 +329,14 @@ sl_parse_response(const char *body, size_t len, SlResponse *out)
 		out->status = SL_RESP_OK;
 }
 
+cJSON *
+sl_json_parse_bounded(const char *text, size_t len)
+{
+	if (json_depth(text, text + len) > MAX_JSON_DEPTH)
+		return NULL;
+	return cJSON_ParseWithLength(text, len);
+}
+
 const char *
 sl_json_scalar_text(const cJSON *item, bool *bad)
 {

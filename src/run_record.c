@@ -162,6 +162,37 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 	appendStringInfo(&buf, "}, \"resample\": \"%s\", \"oversample\": %g, \"pool\": %d",
 					 sl_resample_names[run->opt.resample], run->opt.oversample,
 					 run->pool_rows ? run->pool_rows->nrows : 0);
+	if (!run->builtin)
+	{
+		const SlHttpStats *h = &run->s1.http;
+		const SlCapacity *cap = &run->s1.capacity;
+
+		/* how the call followed the server: streaming, capacity, AIMD */
+		appendStringInfo(&buf, ", \"min_concurrency\": %d, \"server\": {\"streaming\": %s"
+						 ", \"stream_usage\": %s, \"schema_bounds\": %s, \"streamed\": %d"
+						 ", \"capacity_source\": ",
+						 h->min_concurrency,
+						 (h->flags & SL_BODY_STREAM) ? "true" : "false",
+						 (h->flags & SL_BODY_STREAM_USAGE) ? "true" : "false",
+						 (h->flags & SL_BODY_SCHEMA_BOUNDS) ? "true" : "false",
+						 h->streamed);
+		if (cap->source)
+			appendStringInfo(&buf, "\"%s\"", cap->source);
+		else
+			appendStringInfoString(&buf, "null");
+		if (cap->slots > 0)
+			appendStringInfo(&buf, ", \"slots\": %d", cap->slots);
+		else
+			appendStringInfoString(&buf, ", \"slots\": null");
+		if (cap->running >= 0)
+			appendStringInfo(&buf, ", \"running\": %d", cap->running);
+		if (cap->waiting >= 0)
+			appendStringInfo(&buf, ", \"waiting\": %d", cap->waiting);
+		appendStringInfo(&buf, ", \"ceiling\": %d, \"min_concurrency\": %d, \"max_in_flight\": %d"
+						 ", \"congestion\": %d, \"idle_timeouts\": %d, \"cut_kept\": %d}",
+						 h->ceiling, h->min_concurrency, h->max_in_flight,
+						 h->congestion, h->idle_timeouts, h->cut_kept);
+	}
 	if (run->t)
 	{
 		/* the columns' roles (keys, references, assigned, excluded) */

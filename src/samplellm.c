@@ -29,6 +29,10 @@ char	   *sl_api_key = NULL;
 char	   *sl_api_key_file = NULL;
 int			sl_provider = SL_PROVIDER_OPENAI;
 int			sl_request_timeout_ms = 120000;
+int			sl_idle_timeout_ms = 60000;
+bool		sl_stream = true;
+bool		sl_discover_capacity = true;
+int			sl_reasoning_chars = 1000;
 int			sl_connect_timeout_ms = 10000;
 int			sl_max_concurrency = 4;
 int			sl_max_retries = 5;
@@ -216,6 +220,30 @@ _PG_init(void)
 							NULL,
 							&sl_request_timeout_ms, 120000, 100, INT_MAX,
 							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.idle_timeout",
+							"Sets how long a streamed LLM answer may send nothing before it is given up.",
+							"A request still waiting in the server's queue is not cut while another request of the call receives bytes.",
+							&sl_idle_timeout_ms, 60000, 1000, 3600 * 1000,
+							PGC_USERSET, GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomBoolVariable("samplellm.stream",
+							 "Asks the LLM server to stream its answers (server-sent events).",
+							 "A server that refuses is asked without streaming for the rest of the call.",
+							 &sl_stream, true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("samplellm.discover_capacity",
+							 "Asks the LLM server how many requests it serves at once (llama.cpp's /props or /slots, vLLM's /metrics).",
+							 NULL,
+							 &sl_discover_capacity, true,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomIntVariable("samplellm.reasoning_chars",
+							"Sets the longest \"reasoning\" text the LLM may write before the rows, in characters.",
+							"Zero leaves the reasoning field out of the prompt and the schema.",
+							&sl_reasoning_chars, 1000, 0, 10000,
+							PGC_USERSET, 0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("samplellm.connect_timeout",
 							"Sets the maximum time to establish a connection to the endpoint.",

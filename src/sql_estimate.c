@@ -107,7 +107,7 @@ samplellm_estimate(PG_FUNCTION_ARGS)
 
 			for (k = 0; k < need; k++)
 			{
-				char	   *body = sl_llm_request_body(&run->stage1, g, k, true);
+				char	   *body = sl_llm_request_body(&run->stage1, g, k, SL_BODY_SCHEMA | SL_BODY_SCHEMA_BOUNDS);
 
 				prompt_chars += message_chars(body);
 				pfree(body);

@@ -63,6 +63,9 @@ typedef struct SlPrompt
 	char	   *system;			/* fixed instructions, first for prefix caches */
 	char	   *description;	/* the table, from the catalog and the seeds */
 	char	   *schema;			/* JSON Schema of the answer */
+	char	   *schema_bounded; /* the same with grammar bounds */
+	int			reasoning_tokens;	/* budget of the reasoning, 0 = none */
+	double		out_row_tokens; /* one answer row */
 	char	   *exemplar_header;	/* JSON array of column names */
 	char	   *instructions;	/* the caller's instruction, escaped, or NULL */
 	int			rows_per_call;
@@ -92,7 +95,7 @@ extern SlPrompt *sl_prompt_create(const SlTable *t, const SlRowSet *seeds,
 extern char *sl_prompt_body(const SlPrompt *p, const SlRowSet *ex_rows,
 							const int *exemplars, int nex, int nrows,
 							const char *instruction, const char *references,
-							int64 request_seed, bool with_schema);
+							int64 request_seed, int flags);
 
 /* Appends data or catalog text as a JSON string that cannot break out. */
 extern void sl_append_data_text(StringInfo buf, const char *s);
@@ -312,12 +315,13 @@ typedef struct SlStage1Stats
 	int64		responses[SL_RESP_COUNT];
 	bool		no_schema;		/* the server refused response_format */
 	SlHttpStats http;
+	SlCapacity	capacity;		/* what the server said it can take */
 	const char *stop;			/* why no further request was issued, or NULL */
 	int			stop_group;		/* the group that collapsed, or -1 */
 } SlStage1Stats;
 
 extern void sl_llm_check_settings(void);
-extern char *sl_llm_request_body(const SlStage1 *in, int g, int k, bool with_schema);
+extern char *sl_llm_request_body(const SlStage1 *in, int g, int k, int flags);
 extern void sl_stage1_llm(const SlStage1 *in, SlPool *pool, SlStage1Stats *st);
 extern void sl_stage1_builtin(const SlStage1 *in, SlPool *pool, SlStage1Stats *st);
 

@@ -53,6 +53,8 @@ typedef struct Llm
 	int			nreq;
 	int			cap;
 	int			answered;
+	char	   *sent;			/* the last body handed out (the HTTP layer
+								 * copies it): freed at the next one */
 	TimestampTz last_progress;
 } Llm;
 
@@ -169,7 +171,7 @@ request_slots(const SlStage1 *in, int g, int k)
 }
 
 char *
-sl_llm_request_body(const SlStage1 *in, int g, int k, bool with_schema)
+sl_llm_request_body(const SlStage1 *in, int g, int k, int flags)
 {
 	const SlGroup *grp = &in->groups->groups[g];
 	const SlPrompt *prompt = in->prompt;
@@ -198,7 +200,31 @@ sl_llm_request_body(const SlStage1 *in, int g, int k, bool with_schema)
 	return sl_prompt_body(prompt, grp->seeds, ex, nex, prompt->rows_per_call,
 						  grp->instruction, refs,
 						  (int64) (sl_stream_seed(in->seed, SL_STREAM_REQUEST_SEED, index) & 0x7fffffff),
-						  with_schema);
+						  flags);
+}
+
+/*
+ * The body to send: the request's body (its cache key, the same however it
+ * is delivered) with the streaming members the call uses.  They go last, so
+ * the cache key is the sent body without them.
+ */
+static char *
+delivery_body(Llm *llm, const char *body, int flags)
+{
+	size_t		len = strlen(body);
+	MemoryContext old;
+
+	if (llm->sent)
+		pfree(llm->sent);
+	if (!(flags & SL_BODY_STREAM) || len == 0 || body[len - 1] != '}')
+		return llm->sent = MemoryContextStrdup(llm->in->cxt, body);
+	/* never stream_options without stream */
+	old = MemoryContextSwitchTo(llm->in->cxt);
+	llm->sent = psprintf("%.*s,\"stream\":true%s}", (int) (len - 1), body,
+						 (flags & SL_BODY_STREAM_USAGE) ?
+						 ",\"stream_options\":{\"include_usage\":true}" : "");
+	MemoryContextSwitchTo(old);
+	return llm->sent;
 }
 
 /* What the samplellm_progress view shows of stage 1. */
@@ -339,10 +365,12 @@ want_request(Llm *llm)
  * without an HTTP request.
  */
 static char *
-next_body(void *arg, int http_index)
+next_body(void *arg, int http_index, int flags)
 {
 	Llm		   *llm = arg;
 	int			g;
+
+	llm->st->no_schema = !(flags & SL_BODY_SCHEMA);
 
 	while ((g = want_request(llm)) >= 0)
 	{
@@ -353,7 +381,7 @@ next_body(void *arg, int http_index)
 
 		rq.group = g;
 		rq.k = sl_pool_issue(llm->pool, g);
-		rq.body = sl_llm_request_body(llm->in, g, rq.k, !llm->st->no_schema);
+		rq.body = sl_llm_request_body(llm->in, g, rq.k, flags);
 		MemoryContextSwitchTo(old);
 		llm->st->requests++;
 		cached = sl_cache_get(llm->url, sl_model, rq.body, &len);
@@ -374,45 +402,72 @@ next_body(void *arg, int http_index)
 		}
 		llm->req[http_index] = rq;
 		llm->nreq = Max(llm->nreq, http_index + 1);
-		return rq.body;
+		return delivery_body(llm, rq.body, flags);
 	}
 	return NULL;
 }
 
+/*
+ * After a 400, the request again with fewer features (llm_http.c decides
+ * which: stream_options, stream, or response_format).  Requests already sent
+ * with a dropped feature get theirs too, and later ones are built without
+ * it.  The cache key stays the body as first built.
+ */
 static char *
-fallback_body(void *arg, int http_index, const char *body, size_t len)
+rebuild_body(void *arg, int http_index, int flags)
 {
 	Llm		   *llm = arg;
 	const LlmRequest *rq = &llm->req[http_index];
 	MemoryContext old = MemoryContextSwitchTo(llm->in->cxt);
+	char	   *base;
 	char	   *fb;
 
-	/*
-	 * A 400 earns one retry without response_format (llm_http.c allows one
-	 * per request); requests already sent with it get theirs too, and later
-	 * ones are built without it.
-	 */
-	llm->st->no_schema = true;
-	fb = sl_llm_request_body(llm->in, rq->group, rq->k, false);
+	llm->st->no_schema = !(flags & SL_BODY_SCHEMA);
+	base = sl_llm_request_body(llm->in, rq->group, rq->k, flags);
+	fb = delivery_body(llm, base, flags);
+	pfree(base);
 	MemoryContextSwitchTo(old);
 	return fb;
 }
 
+/* Does a cut answer hold at least one complete row? */
 static bool
-on_success(void *arg, int http_index, const char *body, size_t len)
+cut_has_rows(Llm *llm, const char *body, size_t len)
+{
+	MemoryContext old = MemoryContextSwitchTo(llm->respcxt);
+	SlResponse	resp;
+	bool		any;
+
+	sl_parse_response(body, len, &resp);
+	any = resp.rows != NULL && cJSON_GetArraySize(resp.rows) > 0;
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(llm->respcxt);
+	return any;
+}
+
+static bool
+on_success(void *arg, int http_index, const char *body, size_t len,
+		   bool cut, bool *used)
 {
 	Llm		   *llm = arg;
 	LlmRequest *rq = &llm->req[http_index];
 	bool		usable;
 
+	/* a stream cut before its first complete row is asked again */
+	if (cut && !cut_has_rows(llm, body, len))
+	{
+		*used = false;
+		return true;
+	}
+	*used = true;
 	take_answer(llm, rq, body, len, &usable);
 
 	/*
 	 * Paid for: kept, so that a rerun (or a failure in stage 2) is free; but
 	 * not a transient broken answer (a proxy's page, a refusal, truncated
-	 * JSON without a row), which a rerun must ask again.
+	 * JSON without a row, a stream cut short), which a rerun must ask again.
 	 */
-	if (usable)
+	if (usable && !cut)
 		sl_cache_put(llm->url, sl_model, rq->body, body, len);
 	pfree(rq->body);
 	rq->body = NULL;
@@ -446,6 +501,12 @@ sl_stage1_llm(const SlStage1 *in, SlPool *pool, SlStage1Stats *st)
 	cfg.max_concurrency = sl_max_concurrency;
 	cfg.connect_timeout_ms = sl_connect_timeout_ms;
 	cfg.request_timeout_ms = sl_request_timeout_ms;
+	cfg.idle_timeout_ms = sl_idle_timeout_ms;
+	cfg.flags = SL_BODY_SCHEMA | SL_BODY_SCHEMA_BOUNDS | (sl_stream ? SL_BODY_STREAM | SL_BODY_STREAM_USAGE : 0);
+	st->capacity.running = st->capacity.waiting = -1;
+	if (sl_discover_capacity)
+		sl_capacity_discover(llm.url, llm.api_key, &st->capacity);
+	cfg.server_slots = st->capacity.slots;
 	cfg.max_retries = sl_max_retries;
 	cfg.max_response_bytes = (size_t) sl_max_response_kb * 1024;
 	cfg.deadline = StatementTimeout > 0 ?
@@ -453,7 +514,7 @@ sl_stage1_llm(const SlStage1 *in, SlPool *pool, SlStage1Stats *st)
 	cfg.seed = sl_stream_seed(in->seed, SL_STREAM_HTTP_JITTER, 0);
 	cb.next_body = next_body;
 	cb.on_success = on_success;
-	cb.fallback_body = fallback_body;
+	cb.rebuild_body = rebuild_body;
 	cb.arg = &llm;
 	sl_http_run(&cfg, &cb, &st->http);
 	MemoryContextDelete(llm.respcxt);

@@ -59,7 +59,7 @@ CREATE EXTENSION samplellm;
 ALTER DATABASE $DB SET samplellm.endpoint = '$SIM_URL';
 ALTER DATABASE $DB SET samplellm.cache = off;
 ALTER DATABASE $DB SET samplellm.rows_per_call = 5;
-ALTER DATABASE $DB SET client_min_messages = warning;
+ALTER DATABASE $DB SET client_min_messages = error;
 CREATE TABLE t (id int NOT NULL, g text NOT NULL);
 INSERT INTO t SELECT i, 'g' || i % 3 FROM generate_series(1, 60) i;
 EOF

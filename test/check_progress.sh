@@ -24,6 +24,8 @@ CREATE EXTENSION samplellm;
 ALTER DATABASE $DB SET samplellm.endpoint = '$SAMPLELLM_SIM_URL';
 ALTER DATABASE $DB SET samplellm.model = 'sim';
 ALTER DATABASE $DB SET samplellm.max_concurrency = 1;
+-- (no capacity probes: the checks count the simulator's requests)
+ALTER DATABASE $DB SET samplellm.discover_capacity = off;
 CREATE TABLE t (id int NOT NULL, g text NOT NULL);
 INSERT INTO t SELECT i, 'g' || i % 3 FROM generate_series(1, 60) i;
 CREATE ROLE regress_progress_other;

@@ -64,6 +64,27 @@ sl_start_sim() {
 	sl_log "LLM simulator (a test double, not an LLM) at $SAMPLELLM_SIM_URL"
 }
 
+# sl_start_llama_sim [simulator flags...]: a second simulator with
+# llama.cpp's defaults (one slot, a queue, /props and /slots) and paced
+# generation, for sql/servers.sql; exports SAMPLELLM_LLAMA_SIM_URL and
+# LLAMA_SIM_LOG.
+sl_start_llama_sim() {
+	local portfile=$SL_TMP/llama-sim.port
+	export LLAMA_SIM_LOG=$SL_TMP/llama-sim-requests.jsonl
+	python3 "$SL_ROOT/test/llm_sim.py" --port 0 --port-file "$portfile" \
+		--log "$LLAMA_SIM_LOG" --personality llamacpp --slots 1 "$@" \
+		>"$SL_TMP/llama-sim.out" 2>&1 &
+	SL_SIM2_PID=$!
+	for _ in $(seq 1 100); do
+		[ -s "$portfile" ] && break
+		kill -0 "$SL_SIM2_PID" 2>/dev/null || { cat "$SL_TMP/llama-sim.out" >&2; return 1; }
+		sleep 0.1
+	done
+	[ -s "$portfile" ] || { sl_log "the llama.cpp-like simulator did not start"; return 1; }
+	export SAMPLELLM_LLAMA_SIM_URL="http://127.0.0.1:$(cat "$portfile")/v1"
+	sl_log "one-slot llama.cpp-like simulator at $SAMPLELLM_LLAMA_SIM_URL"
+}
+
 # sl_restart_cluster [extra postgresql.conf lines...]: the same cluster,
 # restarted with more settings (e.g. shared_preload_libraries).
 sl_restart_cluster() {
@@ -75,11 +96,12 @@ sl_restart_cluster() {
 
 sl_teardown() {
 	if [ -n "${SL_SIM_PID:-}" ]; then kill "$SL_SIM_PID" 2>/dev/null; wait "$SL_SIM_PID" 2>/dev/null; fi
+	if [ -n "${SL_SIM2_PID:-}" ]; then kill "$SL_SIM2_PID" 2>/dev/null; wait "$SL_SIM2_PID" 2>/dev/null; fi
 	if [ -n "${SL_TMP:-}" ] && [ -d "$SL_TMP" ]; then
 		runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$SL_TMP/data" -m immediate stop >/dev/null 2>&1
 		if [ -n "${SL_KEEP_TMP:-}" ]; then sl_log "kept $SL_TMP"; else rm -rf "$SL_TMP"; fi
 	fi
-	SL_SIM_PID= SL_TMP=
+	SL_SIM_PID= SL_SIM2_PID= SL_TMP=
 }
 
 # What the postmaster logs when a child died abnormally and it restarts every

@@ -175,6 +175,9 @@ syntax).  Unknown keys or bad values give a 400, so typos in tests show.  Keys:
                     "context_length_exceeded", as OpenAI does)
   no_schema=1       400 "response_format json_schema is not supported" when the body
                     has response_format; without it answer with prose around the JSON
+  strict_schema=1   400 "Invalid schema ... 'K' is not permitted." when the schema
+                    uses a keyword K of STRICT_REFUSED (maxLength, oneOf, format,
+                    minimum, maximum, minItems, ...), as a strict validator does
   prose=1           always wrap the JSON: "Sure! Here are the rows:\\n```json\\n...
                     \\n```\\nHope this helps."
   latency=S         sleep S seconds (float) before answering
@@ -344,6 +347,7 @@ SCENARIO_KEYS = {
     "fail": (_fail, []), "retry_after": (_num(int, 0), None),
     "retry_after_ms": (_num(int, 0), None), "quota": (_flag, False),
     "status": (_num(int, 100, 599), None), "no_schema": (_flag, False),
+    "strict_schema": (_flag, False),
     "prose": (_flag, False), "latency": (_num(float, 0.0), 0.0),
     "stall": (_num(float, 0.0), 0.0), "content": (_content, None), "think": (_flag, None),
     "retry_after_date": (_num(int, 0, 10 ** 8), None),
@@ -611,6 +615,10 @@ def parse_schema(body):
     cols = []
     for name, spec in items.items():
         spec = spec if isinstance(spec, dict) else {}
+        # a nullable column with grammar bounds: anyOf [{...}, {"type": "null"}]
+        alts = spec.get("anyOf") or spec.get("oneOf")
+        if isinstance(alts, list):
+            spec = next((a for a in alts if isinstance(a, dict) and a.get("type") != "null"), {})
         t = spec.get("type")
         if isinstance(t, list):
             t = next((x for x in t if x != "null"), None)
@@ -1315,6 +1323,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.send_json(400, error_body(
                 "response_format json_schema is not supported", "invalid_request_error",
                 param="response_format"))
+        refused = strict_refusal(body) if sc["strict_schema"] else None
+        if refused:
+            return self.send_json(400, error_body(
+                "Invalid schema for response_format 'samplellm_rows': In context=(), "
+                "'%s' is not permitted." % refused, "invalid_request_error",
+                param="response_format"))
         if sc["content"] == "empty":
             return self.send(200, b"")
         if sc["content"] == "html":
@@ -1574,6 +1588,31 @@ def stream_events(body, sc, doc, personality, tps):
         events[0] = (0, b'{"meta": ' + nested(sc["deepenv"]).encode() + b", " + events[0][1][1:])
     events.append((n, b"[DONE]"))
     return events, n
+
+
+# keywords a strict structured-output validator may refuse (OpenAI's strict
+# mode lists the ones it supports; older versions had fewer)
+STRICT_REFUSED = ("maxLength", "minLength", "oneOf", "format", "minimum", "maximum",
+                  "minItems", "maxItems")
+
+
+def strict_refusal(body):
+    """The first refused keyword in the body's schema, or None."""
+    try:
+        schema = body["response_format"]["json_schema"]["schema"]
+    except (KeyError, TypeError):
+        return None
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in STRICT_REFUSED:
+                    return k
+                stack.append(v)
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
 
 
 def stream_refusal(body, sc, stream, personality):

@@ -38,6 +38,7 @@ make -C "$SL_ROOT/test/unit" -s check PG_CONFIG="$PG_CONFIG"
 sl_build_install
 sl_start_cluster
 sl_start_sim --seed 1
+sl_start_llama_sim --seed 1 --tps 100
 status=0
 make -C "$SL_ROOT" -s PG_CONFIG="$PG_CONFIG" installcheck 2>&1 | tee "$SL_TMP/regress.log" || status=$?
 if [ $status -ne 0 ] && [ -f "$SL_ROOT/regression.diffs" ]; then

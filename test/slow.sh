@@ -14,20 +14,25 @@
 #   upgrade   0.1.0 (commit 837a8d1) built, installed and used, this tree
 #             installed over it, ALTER EXTENSION UPDATE: objects identical
 #             to a fresh install, ledger, cache and idempotent calls intact
-# Usage: bash test/slow.sh [memory] [bound] [valgrind] [fuzz] [load] [upgrade]   (default: all)
+#   llama     the real engine (issue 16): llama.cpp via node-llama-cpp behind
+#             a one-slot server, a model file written here; samplellm with
+#             default settings completes, retries 0, in flight = slots,
+#             cancel within 1 s (test/slow/llama.sh, llama_samplellm.sh)
+# Usage: bash test/slow.sh [memory] [bound] [valgrind] [fuzz] [load] [upgrade] [llama]   (default: all)
 # Each part prints its figures and PASS/FAIL lines; the exit status is
 # non-zero when any part fails.  .ci/run does not run this (too slow for CI).
 # Knobs (environment): FUZZ_SECONDS (120), VALGRIND_TESTS (the Makefile's
 # REGRESS list), MEM_PHASES, MEM_BOUND_<PHASE> and MEM_CALLS_<PHASE> (see
 # test/slow/memory.sh), CTX_BOUND_KB (64), LOAD_RATE (10), LOAD_BACKENDS (8);
-# each part uses its own PGPORT (54381-54385).
+# each part uses its own PGPORT (54381-54386).  llama installs node, npm and
+# node-llama-cpp (npm) itself; knobs in test/slow/llama.sh.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(memory bound valgrind fuzz load upgrade)
+[ ${#parts[@]} -eq 0 ] && parts=(memory bound valgrind fuzz load upgrade llama)
 for p in "${parts[@]}"; do
-	case $p in memory|bound|valgrind|fuzz|load|upgrade) ;; *) echo "unknown part '$p' (memory bound valgrind fuzz load upgrade)" >&2; exit 2 ;; esac
+	case $p in memory|bound|valgrind|fuzz|load|upgrade|llama) ;; *) echo "unknown part '$p' (memory bound valgrind fuzz load upgrade llama)" >&2; exit 2 ;; esac
 done
 
 # Tools: clang 14 with libFuzzer and the sanitizer runtimes, and Valgrind.
@@ -54,7 +59,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 sl_build_install || { echo "FAIL build"; exit 1; }
-declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382 [bound]=54384 [upgrade]=54385)
+declare -A port=([memory]=54381 [valgrind]=54383 [load]=54382 [bound]=54384 [upgrade]=54385 [llama]=54386)
 status=0
 summary=()
 t_all=$(date +%s)
