@@ -35,11 +35,15 @@ for p in "${parts[@]}"; do
 	case $p in memory|bound|valgrind|fuzz|load|upgrade|llama) ;; *) echo "unknown part '$p' (memory bound valgrind fuzz load upgrade llama)" >&2; exit 2 ;; esac
 done
 
-# Tools: clang 14 with libFuzzer and the sanitizer runtimes, and Valgrind.
+# Tools, for the parts that use them: clang 14 with libFuzzer and the
+# sanitizer runtimes (fuzz), Valgrind (valgrind).
+wants() { case " ${parts[*]} " in *" $1 "*) return 0 ;; esac; return 1; }
 missing=()
-command -v clang-14 >/dev/null || missing+=(clang-14)
-ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
-command -v valgrind >/dev/null || missing+=(valgrind)
+if wants fuzz; then
+	command -v clang-14 >/dev/null || missing+=(clang-14)
+	ls /usr/lib/llvm-14/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || missing+=(libclang-rt-14-dev)
+fi
+if wants valgrind; then command -v valgrind >/dev/null || missing+=(valgrind); fi
 [ -x "$PG_BIN/postgres" ] && [ -x "$($PG_CONFIG --pkglibdir)/pgxs/src/test/regress/pg_regress" ] ||
 	missing+=(postgresql-15 postgresql-server-dev-15)
 if [ ${#missing[@]} -gt 0 ]; then
