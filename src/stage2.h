@@ -266,6 +266,9 @@ extern double sl_weights_normalize(double *logw, int n, int *n_carry);
 extern void sl_tuple_keys(const SlFieldSet *fs, const int32 *codes, int n,
 						  const int *fl, int nf, bool exact, uint64 *keys);
 extern int	sl_count_key(const uint64 *sorted, int n, uint64 key);
+/* the fields of cluster c into fl; returns how many; *ntuples their codes' product */
+extern int	sl_cluster_fields(const SlFieldSet *fs, const int *cluster, int c,
+							  int *fl, double *ntuples);
 
 /* ---- the default estimator (stage2_backoff.c) ---- */
 

@@ -242,18 +242,13 @@ sl_backoff_feature_part(const SlFieldSet *fs, const double *M,
 	qS = palloc(sizeof(double) * nS);
 	for (int c = 0; c < nclusters; c++)
 	{
-		int			nf = 0;
-		double		prod = 1;
+		int			nf;
+		double		prod;
 		int			DT,
 					DS;
 
 		CHECK_FOR_INTERRUPTS();
-		for (int f = 0; f < F; f++)
-			if (cluster[f] == c)
-			{
-				fl[nf++] = f;
-				prod *= fs->fields[f].ncodes;
-			}
+		nf = sl_cluster_fields(fs, cluster, c, fl, &prod);
 		if (nf == 0)
 			continue;
 		if (nf == 1)

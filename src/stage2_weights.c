@@ -72,6 +72,21 @@ mix64(uint64 z)
  * default cap of 4 fields and at most ~1,000 codes each), else a 64-bit hash
  * whose collisions are negligible at these row counts.
  */
+int
+sl_cluster_fields(const SlFieldSet *fs, const int *cluster, int c, int *fl, double *ntuples)
+{
+	int			nf = 0;
+
+	*ntuples = 1;
+	for (int f = 0; f < fs->nfields; f++)
+		if (cluster[f] == c)
+		{
+			fl[nf++] = f;
+			*ntuples *= fs->fields[f].ncodes;
+		}
+	return nf;
+}
+
 void
 sl_tuple_keys(const SlFieldSet *fs, const int32 *codes, int n, const int *fl,
 		   int nf, bool exact, uint64 *keys)
@@ -114,17 +129,12 @@ sl_weights_feature_part(const SlFieldSet *fs, const int32 *codesT, int nT,
 	kSs = palloc(sizeof(uint64) * nS);
 	for (int c = 0; c < nclusters; c++)
 	{
-		int			nf = 0;
 		bool		exact = true;
-		double		prod = 1;
+		double		prod;
+		int			nf;
 
 		CHECK_FOR_INTERRUPTS();
-		for (int f = 0; f < F; f++)
-			if (cluster[f] == c)
-			{
-				fl[nf++] = f;
-				prod *= fs->fields[f].ncodes;
-			}
+		nf = sl_cluster_fields(fs, cluster, c, fl, &prod);
 		if (nf == 0)
 			continue;
 		if (prod >= 1.8e19)
