@@ -158,6 +158,23 @@ RESET samplellm.idle_timeout;
 RESET samplellm.discover_capacity;
 RESET samplellm.endpoint;
 RESET samplellm.model;
+-- 7. Integer bounds from the table's CHECKs: a small range becomes an enum
+-- (the one integer form a grammar that ignores minimum and maximum cannot
+-- write with an exponent), a wide one minimum/maximum; comparisons written
+-- either way round and BETWEEN count, other operators imply nothing
+CREATE TABLE bounded (hour int NOT NULL CHECK (hour BETWEEN 0 AND 23),
+                      age int CHECK (age >= 16 AND 100 >= age),
+                      big bigint CHECK (big > 0),
+                      odd int CHECK (odd % 2 = 1),
+                      pick smallint CHECK (pick = 3));
+INSERT INTO bounded SELECT i % 24, 16 + i % 80, i, 2 * i + 1, 3 FROM generate_series(1, 60) i;
+SELECT count(*) FROM samplellm_generate(NULL::bounded, 5, seed => 14, resample => 'none');
+SELECT p.key AS column, coalesce(p.value->'enum', p.value->'oneOf'->0->'enum') AS enum,
+       coalesce(p.value->'minimum', p.value->'oneOf'->0->'minimum') AS minimum,
+       coalesce(p.value->'maximum', p.value->'oneOf'->0->'maximum') AS maximum
+FROM srv_last(1) r, jsonb_each(r->'body'->'response_format'->'json_schema'->'schema'->'properties'->'rows'->'items'->'properties') p
+ORDER BY p.key;
+DROP TABLE bounded;
 RESET samplellm.max_concurrency;
 DROP FUNCTION srv_last(int);
 DROP TABLE srv;

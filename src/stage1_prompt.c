@@ -31,6 +31,9 @@
 #define STAT_TOP_CATEGORIES 10
 #define STAT_VALUE_CHARS 40
 
+/* integer ranges up to this many values go into the schema as an enum */
+#define SL_SCHEMA_MAX_INT_ENUM 64
+
 static const char *system_text =
 "You generate synthetic rows for a table of a relational database. The new rows must look "
 "as if they were drawn from the same population as the real example rows: the same value "
@@ -421,10 +424,31 @@ append_type_bounds(StringInfo buf, const SlColumn *col)
 {
 	Oid			t = col->basetypid;
 
-	if (t == INT2OID)
-		appendStringInfoString(buf, ",\"minimum\":-32768,\"maximum\":32767");
-	else if (t == INT4OID)
-		appendStringInfoString(buf, ",\"minimum\":-2147483648,\"maximum\":2147483647");
+	if (t == INT2OID || t == INT4OID || t == INT8OID)
+	{
+		int64		lo = t == INT2OID ? PG_INT16_MIN : t == INT4OID ? PG_INT32_MIN : PG_INT64_MIN;
+		int64		hi = t == INT2OID ? PG_INT16_MAX : t == INT4OID ? PG_INT32_MAX : PG_INT64_MAX;
+
+		if (col->has_lo)
+			lo = Max(lo, col->lo);
+		if (col->has_hi)
+			hi = Min(hi, col->hi);
+		if (col->has_lo && col->has_hi && lo <= hi &&
+			(double) hi - (double) lo < SL_SCHEMA_MAX_INT_ENUM)
+		{
+			/*
+			 * A small range the table's CHECKs give, as a list: the one
+			 * integer form node-llama-cpp's grammar cannot write with an
+			 * exponent (it ignores minimum and maximum).
+			 */
+			appendStringInfoString(buf, ",\"enum\":[");
+			for (int64 v = lo; v <= hi; v++)
+				appendStringInfo(buf, "%s" INT64_FORMAT, v == lo ? "" : ",", v);
+			appendStringInfoChar(buf, ']');
+		}
+		else if (lo <= hi && (t != INT8OID || col->has_lo || col->has_hi))
+			appendStringInfo(buf, ",\"minimum\":" INT64_FORMAT ",\"maximum\":" INT64_FORMAT, lo, hi);
+	}
 	else if (t == NUMERICOID && col->typmod >= (int32) VARHDRSZ)
 	{
 		int			precision = ((col->typmod - VARHDRSZ) >> 16) & 0xffff;

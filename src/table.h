@@ -59,6 +59,10 @@ typedef struct SlColumn
 	int			nlabels;		/* enum labels, in sort order */
 	char	  **labels;
 	char	   *domain_checks;	/* CHECK text of the domain, or NULL */
+	bool		has_lo;			/* integer bounds the table's CHECKs imply */
+	bool		has_hi;
+	int64		lo;
+	int64		hi;
 	bool		excluded;		/* never sent to the LLM; filled locally */
 	bool		generated;		/* GENERATED ALWAYS ... STORED: computed */
 	int			roles;			/* SL_ROLE_* */

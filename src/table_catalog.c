@@ -18,6 +18,8 @@
 #include "access/table.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_enum.h"
+#include "catalog/pg_opfamily.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "utils/fmgroids.h"
 #include "utils/rel.h"
@@ -302,6 +304,114 @@ check_constraints(Oid relid, Oid typid, int *n)
 	return out;
 }
 
+/* The integer value of a non-NULL int2/int4/int8 constant. */
+static bool
+int_const(Node *n, int64 *v)
+{
+	Const	   *c;
+
+	if (!IsA(n, Const))
+		return false;
+	c = (Const *) n;
+	if (c->constisnull)
+		return false;
+	switch (c->consttype)
+	{
+		case INT2OID:
+			*v = DatumGetInt16(c->constvalue);
+			return true;
+		case INT4OID:
+			*v = DatumGetInt32(c->constvalue);
+			return true;
+		case INT8OID:
+			*v = DatumGetInt64(c->constvalue);
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Integer bounds a table CHECK implies: conjunctions of "column op
+ * constant" where op is a btree comparison of the built-in integer family
+ * (so `hour BETWEEN 0 AND 23`, which is stored as two comparisons, gives
+ * [0, 23]); anything else implies nothing.  They become grammar bounds of
+ * the answer's schema (stage1_prompt.c): a small range as an enum, which
+ * every grammar-based decoder honours and which keeps exponents out.
+ */
+static void
+check_bounds(SlTable *t, Node *expr)
+{
+	OpExpr	   *op;
+	Node	   *l,
+			   *r;
+	Var		   *var;
+	int64		v;
+	int			strategy;
+	int			c;
+
+	if (expr == NULL)
+		return;
+	if (IsA(expr, BoolExpr) && ((BoolExpr *) expr)->boolop == AND_EXPR)
+	{
+		ListCell   *lc;
+
+		foreach(lc, ((BoolExpr *) expr)->args)
+			check_bounds(t, (Node *) lfirst(lc));
+		return;
+	}
+	if (!IsA(expr, OpExpr) || list_length(((OpExpr *) expr)->args) != 2)
+		return;
+	op = (OpExpr *) expr;
+	l = strip_implicit_coercions((Node *) linitial(op->args));
+	r = strip_implicit_coercions((Node *) lsecond(op->args));
+	strategy = get_op_opfamily_strategy(op->opno, INTEGER_BTREE_FAM_OID);
+	if (strategy == 0)
+		return;
+	if (IsA(l, Var) && int_const(r, &v))
+		var = (Var *) l;
+	else if (IsA(r, Var) && int_const(l, &v))
+	{
+		var = (Var *) r;
+		/* constant op column: the mirrored comparison */
+		strategy = BTMaxStrategyNumber + 1 - strategy;
+	}
+	else
+		return;
+	if (var->varlevelsup != 0)
+		return;
+	for (c = 0; c < t->ncols; c++)
+		if (t->cols[c].attnum == var->varattno)
+			break;
+	if (c == t->ncols)
+		return;
+	switch (strategy)
+	{
+		case BTLessStrategyNumber:
+			if (v == PG_INT64_MIN)
+				return;
+			v--;
+			/* FALLTHROUGH */
+		case BTLessEqualStrategyNumber:
+			t->cols[c].hi = t->cols[c].has_hi ? Min(t->cols[c].hi, v) : v;
+			t->cols[c].has_hi = true;
+			break;
+		case BTEqualStrategyNumber:
+			t->cols[c].hi = t->cols[c].has_hi ? Min(t->cols[c].hi, v) : v;
+			t->cols[c].lo = t->cols[c].has_lo ? Max(t->cols[c].lo, v) : v;
+			t->cols[c].has_hi = t->cols[c].has_lo = true;
+			break;
+		case BTGreaterStrategyNumber:
+			if (v == PG_INT64_MAX)
+				return;
+			v++;
+			/* FALLTHROUGH */
+		case BTGreaterEqualStrategyNumber:
+			t->cols[c].lo = t->cols[c].has_lo ? Max(t->cols[c].lo, v) : v;
+			t->cols[c].has_lo = true;
+			break;
+	}
+}
+
 /*
  * A domain's CHECKs (all levels of a domain over a domain, by constraint
  * name, joined with AND) and whether any level is NOT NULL.
@@ -516,7 +626,10 @@ sl_table_open(Oid rowtype, const char *label)
 			t->check_src[i] = checks[i].def;
 			/* which columns it mentions: the prompt leaves out those on excluded ones */
 			if (checks[i].expr)
+			{
 				pull_varattnos(checks[i].expr, 1, &t->check_attrs[i]);
+				check_bounds(t, checks[i].expr);
+			}
 		}
 	}
 
