@@ -11,6 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 before=${1:-837a8d1} after=${2:-HEAD}
 rounds=${ROUNDS:-2}
 scratch=$(mktemp -d /tmp/sl_compare.XXXXXX)
+chmod 755 "$scratch"	# the clusters run as the postgres user
 cleanup() {
 	for v in before after; do git -C "$root" worktree remove --force "$scratch/$v" 2>/dev/null || true; done
 	rm -rf "$scratch"
