@@ -63,7 +63,8 @@ expect "old release's version" "0.1.0" "$old_version"
 
 sl_start_cluster || { fail "cluster"; install_new; exit 1; }
 sl_start_sim --seed 1 || { fail "simulator"; install_new; exit 1; }
-requests() { grep -c . "$SIM_LOG" 2>/dev/null || echo 0; }
+# LLM calls only (capacity discovery also asks the simulator for /props)
+requests() { grep -c "chat/completions" "$SIM_LOG" 2>/dev/null || echo 0; }
 q() { PGOPTIONS="-c client_min_messages=warning" psql -X -v ON_ERROR_STOP=1 -qAt -d "$@"; }
 
 q postgres -c "CREATE DATABASE upg" -c "CREATE DATABASE fresh" >/dev/null
@@ -236,8 +237,12 @@ expect "no row inserted by the ordinary role's idempotent call" "$user_before" \
 # the ledger, and a rerun served from the cache.
 gen="SELECT count(*) FROM samplellm_generate(NULL::clicks, 20, label => 'clicked', seed => 7,
        instructions => 'weekend traffic')"
+n_new=$(requests)
 expect "a new run with instructions" 20 "$(q upg -c "$gen")"
 n0=$(requests)
+# (the request count moves when a call does reach the LLM: the checks of
+# "no LLM request" above are not vacuous)
+expect "the new run reached the LLM" yes "$([ "$n0" -gt "$n_new" ] && echo yes || echo "no ($n_new -> $n0)")"
 expect "its rerun" 20 "$(q upg -c "$gen")"
 expect "the rerun replays the cache: no LLM request" "$n0" "$(requests)"
 expect "the literal form" 5 "$(q upg -c "SELECT count(*) FROM samplellm_generate('clicks', 5, label => 'clicked', seed => 8)")"
