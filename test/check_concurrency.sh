@@ -17,6 +17,7 @@ set -uo pipefail
 
 SL_TMP=${1:?usage: check_concurrency.sh SL_TMP}
 SL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+. "$SL_ROOT/test/lib.sh"
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 WORK=$SL_TMP/concurrency
 DB=sl_concurrency
@@ -37,20 +38,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 "$SL_ROOT/test/llm_sim.py" --port 0 --port-file "$WORK/sim.port" \
-	--log "$WORK/sim.jsonl" --timing-log "$WORK/timing.jsonl" --seed 1 \
-	>"$WORK/sim.out" 2>&1 &
-sim_pid=$!
-for _ in $(seq 1 100); do
-	[ -s "$WORK/sim.port" ] && break
-	sleep 0.1
-done
-if [ ! -s "$WORK/sim.port" ]; then
-	cat "$WORK/sim.out" >&2
-	not_ok "concurrency simulator started"
-	exit 1
-fi
-SIM_URL="http://127.0.0.1:$(cat "$WORK/sim.port")/v1"
+sl_spawn_sim "$WORK" sim --timing-log "$WORK/timing.jsonl" --seed 1 ||
+	{ not_ok "concurrency simulator started"; exit 1; }
+sim_pid=$SL_SPAWN_PID
+SIM_URL=$SL_SPAWN_URL
 
 PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -d postgres \
 	-c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null

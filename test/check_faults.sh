@@ -67,20 +67,10 @@ q() {	# q SQL...: run in the test database, quietly, bounded
 }
 
 # A second simulator (the suite's own keeps running) with a black hole.
-python3 "$SL_ROOT/test/llm_sim.py" --port 0 --port-file "$WORK/sim.port" \
-	--log "$WORK/sim.jsonl" --seed 1 --blackhole-port-file "$WORK/hole.port" \
-	>"$WORK/sim.out" 2>&1 &
-sim_pid=$!
-for _ in $(seq 1 100); do
-	[ -s "$WORK/sim.port" ] && break
-	sleep 0.1
-done
-if [ ! -s "$WORK/sim.port" ]; then
-	cat "$WORK/sim.out" >&2
-	not_ok "second simulator started"
-	exit 1
-fi
-SIM_URL="http://127.0.0.1:$(cat "$WORK/sim.port")/v1"
+sl_spawn_sim "$WORK" sim --seed 1 --blackhole-port-file "$WORK/hole.port" ||
+	{ not_ok "second simulator started"; exit 1; }
+sim_pid=$SL_SPAWN_PID
+SIM_URL=$SL_SPAWN_URL
 HOLE_URL="http://127.0.0.1:$(cat "$WORK/hole.port")/v1"
 
 PGOPTIONS="-c client_min_messages=warning" "$PG_BIN/psql" -X -q -d postgres -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null

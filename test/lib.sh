@@ -47,20 +47,30 @@ sl_start_cluster() {
 	sl_log "PostgreSQL 15 running on socket $SL_TMP"
 }
 
-# sl_start_sim [simulator flags...]: exports SAMPLELLM_SIM_URL and SIM_LOG.
-sl_start_sim() {
-	local portfile=$SL_TMP/sim.port
-	export SIM_LOG=$SL_TMP/sim-requests.jsonl
-	python3 "$SL_ROOT/test/llm_sim.py" --port 0 --port-file "$portfile" \
-		--log "$SIM_LOG" "$@" >"$SL_TMP/sim.out" 2>&1 &
-	SL_SIM_PID=$!
+# sl_spawn_sim DIR NAME [simulator flags...]: a simulator (a test double,
+# not an LLM) on an ephemeral port, writing DIR/NAME.port, its request log
+# DIR/NAME.jsonl and its output DIR/NAME.out; sets SL_SPAWN_PID and
+# SL_SPAWN_URL; returns 1 (with its output) when it did not start.
+sl_spawn_sim() {
+	local dir=$1 name=$2
+	shift 2
+	python3 "$SL_ROOT/test/llm_sim.py" --port 0 --port-file "$dir/$name.port" \
+		--log "$dir/$name.jsonl" "$@" >"$dir/$name.out" 2>&1 &
+	SL_SPAWN_PID=$!
 	for _ in $(seq 1 100); do
-		[ -s "$portfile" ] && break
-		kill -0 "$SL_SIM_PID" 2>/dev/null || { cat "$SL_TMP/sim.out" >&2; return 1; }
+		[ -s "$dir/$name.port" ] && break
+		kill -0 "$SL_SPAWN_PID" 2>/dev/null || break
 		sleep 0.1
 	done
-	[ -s "$portfile" ] || { sl_log "simulator did not start"; return 1; }
-	export SAMPLELLM_SIM_URL="http://127.0.0.1:$(cat "$portfile")/v1"
+	[ -s "$dir/$name.port" ] || { cat "$dir/$name.out" >&2; return 1; }
+	SL_SPAWN_URL="http://127.0.0.1:$(cat "$dir/$name.port")/v1"
+}
+
+# sl_start_sim [simulator flags...]: exports SAMPLELLM_SIM_URL and SIM_LOG.
+sl_start_sim() {
+	sl_spawn_sim "$SL_TMP" sim "$@" || { sl_log "simulator did not start"; return 1; }
+	SL_SIM_PID=$SL_SPAWN_PID
+	export SIM_LOG=$SL_TMP/sim.jsonl SAMPLELLM_SIM_URL=$SL_SPAWN_URL
 	sl_log "LLM simulator (a test double, not an LLM) at $SAMPLELLM_SIM_URL"
 }
 
@@ -69,19 +79,10 @@ sl_start_sim() {
 # generation, for sql/servers.sql; exports SAMPLELLM_LLAMA_SIM_URL and
 # LLAMA_SIM_LOG.
 sl_start_llama_sim() {
-	local portfile=$SL_TMP/llama-sim.port
-	export LLAMA_SIM_LOG=$SL_TMP/llama-sim-requests.jsonl
-	python3 "$SL_ROOT/test/llm_sim.py" --port 0 --port-file "$portfile" \
-		--log "$LLAMA_SIM_LOG" --personality llamacpp --slots 1 "$@" \
-		>"$SL_TMP/llama-sim.out" 2>&1 &
-	SL_SIM2_PID=$!
-	for _ in $(seq 1 100); do
-		[ -s "$portfile" ] && break
-		kill -0 "$SL_SIM2_PID" 2>/dev/null || { cat "$SL_TMP/llama-sim.out" >&2; return 1; }
-		sleep 0.1
-	done
-	[ -s "$portfile" ] || { sl_log "the llama.cpp-like simulator did not start"; return 1; }
-	export SAMPLELLM_LLAMA_SIM_URL="http://127.0.0.1:$(cat "$portfile")/v1"
+	sl_spawn_sim "$SL_TMP" llama-sim --personality llamacpp --slots 1 "$@" ||
+		{ sl_log "the llama.cpp-like simulator did not start"; return 1; }
+	SL_SIM2_PID=$SL_SPAWN_PID
+	export LLAMA_SIM_LOG=$SL_TMP/llama-sim.jsonl SAMPLELLM_LLAMA_SIM_URL=$SL_SPAWN_URL
 	sl_log "one-slot llama.cpp-like simulator at $SAMPLELLM_LLAMA_SIM_URL"
 }
 
