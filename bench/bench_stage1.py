@@ -518,7 +518,7 @@ def summary(d):
                          "C/L = 32 requests/s", ""))
     if "cpu" in res:
         r = res["cpu"]
-        rows.append(("backend CPU per row, L=0, C=4", "%.1f us net (%.1f gross)"
+        rows.append(("backend CPU per row, L=0, C=4, stream %s" % os.environ.get("BENCH_STREAM", "on"), "%.1f us net (%.1f gross)"
                      % (r["us_per_row_net"], r["us_per_row_gross"]),
                      "n=%d in %.2f s wall" % (r["n"], r["wall_s"]),
                      "%.0f rows/s" % r["rows_per_s"]))

@@ -18,6 +18,7 @@
 #
 # Environment: PGPORT (default 54371), BENCH_PARTS (default "1 2 3 4"),
 # BENCH_BIG_ROWS (default 10000000), BENCH_NO_BUILD=1 (skip make install),
+# BENCH_STREAM (on: part 2 with streamed answers, the default; off: whole answers),
 # SL_TOKENIZER_DIR (a folder where `npm install gpt-tokenizer` was run:
 # adds real o200k_base token counts to part 4; default /tmp/sl_tokenizer).
 # Stage 2 is never timed: every call passes resample => 'none'.
@@ -194,12 +195,13 @@ if part 2; then
 	N2=50000
 	R2=100
 	echo
-	echo "== 2. backend CPU per row: latency 0, C = 4, R = $R2 rows per answer, table t8; n = $N2 against n = $R2 (the fixed cost); TCP_NODELAY simulator"
+	echo "== 2. backend CPU per row: latency 0, C = 4, R = $R2 rows per answer, table t8; n = $N2 against n = $R2 (the fixed cost); TCP_NODELAY simulator; samplellm.stream = ${BENCH_STREAM:-on}"
 	SIM_URL=$SIM2_URL
 	set2="SET samplellm.model = 'sim?latency=0&rows=$R2&copy=0';
 SET samplellm.rows_per_call = $R2;
 SET samplellm.max_tokens = 16000;
-SET samplellm.max_concurrency = 4;"
+SET samplellm.max_concurrency = 4;
+SET samplellm.stream = ${BENCH_STREAM:-on};"
 	measure cpu_small "$set2" \
 		"SELECT count(*) FROM samplellm_generate(NULL::t8, $R2, seed => 2, resample => 'none');"
 	perf_cmd=""

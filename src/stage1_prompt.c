@@ -620,7 +620,6 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 
 	p->table = t;
 	p->seeds = seeds;
-	p->system = (char *) system_text;
 	p->description = build_description(t, seeds, true, condition);
 	p->schema = build_schema(t, false, 0);
 	/* (its final form, with the row count, once that is known) */
@@ -661,8 +660,8 @@ sl_prompt_create(const SlTable *t, const SlRowSet *seeds, int rows_per_call,
 		p->max_exemplars = Max(1, (int) ((context_tokens - max_tokens - fixed_tokens) / ex_tokens));
 	if (fixed_tokens + p->max_exemplars * ex_tokens + max_tokens > context_tokens)
 		p->max_tokens = (int) (context_tokens - fixed_tokens - p->max_exemplars * ex_tokens);
-	out_row_tokens = row_chars(t, seeds, true) / CHARS_PER_TOKEN;
 	p->out_row_chars = row_chars(t, seeds, true);
+	out_row_tokens = p->out_row_chars / CHARS_PER_TOKEN;
 	p->out_row_tokens = out_row_tokens;
 	p->reasoning_tokens = REASONING_TOKENS;
 	if (p->max_tokens < REASONING_TOKENS + 2 * out_row_tokens)
