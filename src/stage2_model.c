@@ -288,8 +288,8 @@ void *
 sl_model_work_create(const SlModel *m, int cap)
 {
 	if (m->dbl)
-		return work_create_d(m, Max(cap, 1), false);
-	return work_create_f(m, Max(cap, 1), false);
+		return work_create_d(m, Max(cap, 1), false, true);
+	return work_create_f(m, Max(cap, 1), false, true);
 }
 
 void
