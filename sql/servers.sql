@@ -175,6 +175,24 @@ SELECT p.key AS column, coalesce(p.value->'enum', p.value->'oneOf'->0->'enum') A
 FROM srv_last(1) r, jsonb_each(r->'body'->'response_format'->'json_schema'->'schema'->'properties'->'rows'->'items'->'properties') p
 ORDER BY p.key;
 DROP TABLE bounded;
+-- 8. Capacity probes stay under the endpoint's path: behind a gateway's
+-- prefix (/mnt/team/v1) they go to /mnt/team/props, never to the host's
+-- root, where another service would get the key
+SELECT sim_last_seq() AS s0 \gset
+\getenv sim_url SAMPLELLM_SIM_URL
+\set ECHO none
+SELECT format('SET samplellm.endpoint = %L', replace(:'sim_url', '/v1', '/mnt/team/v1')) \gexec
+\set ECHO all
+SET samplellm.discover_capacity = on;
+SET samplellm.api_key = 'gatewaykey';
+SELECT count(*) FROM samplellm_generate(NULL::srv, 5, seed => 15, resample => 'none');
+SELECT count(*) FILTER (WHERE r->>'method' = 'GET') > 0 AS probed,
+       count(*) FILTER (WHERE r->>'path' NOT LIKE '/mnt/team/%') AS outside_prefix,
+       count(*) FILTER (WHERE r->>'path' LIKE '/mnt/team/props%') AS props_under_prefix
+FROM sim_requests() r WHERE (r->>'seq')::bigint > :s0;
+RESET samplellm.api_key;
+RESET samplellm.discover_capacity;
+RESET samplellm.endpoint;
 RESET samplellm.max_concurrency;
 DROP FUNCTION srv_last(int);
 DROP TABLE srv;

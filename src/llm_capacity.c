@@ -7,10 +7,10 @@
  *
  * OpenAI and Ollama expose none of these (a 404, or a page that does not
  * parse): capacity is then unknown and the HTTP layer learns it from 429s,
- * 503s, timeouts and rising latency.  Each probe is one small GET at the
- * endpoint's origin with a short timeout, waited for in slices with
+ * 503s, timeouts and rising latency.  Each probe is one small GET under the
+ * endpoint's base path (cap_base_of) with a short timeout, waited for in slices with
  * CHECK_FOR_INTERRUPTS(), so cancel still ends a call within a second; the
- * answer is remembered for the session per origin, so a run of calls pays
+ * answer is remembered for the session per server, so a run of calls pays
  * for discovery once.  curl callbacks only copy bytes (malloc, no palloc);
  * the handles are freed on every path.
  *
@@ -42,8 +42,8 @@ typedef struct CapBuf
 	bool		overflow;
 } CapBuf;
 
-/* what this session learnt, for one origin */
-static char *cap_origin = NULL;
+/* what this session learnt, for one server (its base URL) */
+static char *cap_base = NULL;
 static SlCapacity cap_known;
 static TimestampTz cap_when = 0;
 
@@ -174,17 +174,33 @@ cap_get(const char *url, const char *api_key, bool *reached)
 	return result;
 }
 
-/* scheme://host[:port] of a URL, or NULL. */
+/*
+ * Where the server's own pages live: the chat URL without its
+ * /chat/completions and a /v1 before it, so http://host:8080/v1 gives
+ * http://host:8080 (llama.cpp, vLLM) and https://gw/team/v1 gives
+ * https://gw/team.  Probes stay under the endpoint's path: the key must not
+ * go to another service that shares the host (a gateway's other routes).
+ * NULL when the URL has no scheme.
+ */
 static char *
-cap_origin_of(const char *url)
+cap_base_of(const char *url)
 {
 	const char *p = strstr(url, "://");
-	const char *slash;
+	const char *suffix = "/chat/completions";
+	size_t		len = strlen(url);
+	size_t		slen = strlen(suffix);
+	size_t		host_end;
 
 	if (p == NULL)
 		return NULL;
-	slash = strchr(p + 3, '/');
-	return slash ? pnstrdup(url, slash - url) : pstrdup(url);
+	host_end = strcspn(p + 3, "/?#") + (p + 3 - url);
+	if (len >= slen && len - slen >= host_end && strcmp(url + len - slen, suffix) == 0)
+		len -= slen;
+	if (len >= 3 && len - 3 >= host_end && strncmp(url + len - 3, "/v1", 3) == 0)
+		len -= 3;
+	while (len > host_end && url[len - 1] == '/')
+		len--;
+	return pnstrdup(url, len);
 }
 
 /* Sum of the Prometheus samples of metric name (any labels); -1 if none. */
@@ -228,14 +244,14 @@ skip:
 }
 
 static void
-cap_probe(const char *origin, const char *api_key, SlCapacity *out)
+cap_probe(const char *base, const char *api_key, SlCapacity *out)
 {
 	char	   *body;
 	cJSON	   *doc;
 	bool		reached = false;
 
 	/* llama.cpp: /props has total_slots */
-	body = cap_get(psprintf("%s/props", origin), api_key, &reached);
+	body = cap_get(psprintf("%s/props", base), api_key, &reached);
 	/* nothing answers there: the call's own error will say so, at once */
 	if (!reached)
 		return;
@@ -251,7 +267,7 @@ cap_probe(const char *origin, const char *api_key, SlCapacity *out)
 		}
 	}
 	/* older llama.cpp servers: /slots lists them */
-	body = cap_get(psprintf("%s/slots", origin), api_key, &reached);
+	body = cap_get(psprintf("%s/slots", base), api_key, &reached);
 	if (body && (doc = sl_json_parse_bounded(body, strlen(body))) != NULL &&
 		cJSON_IsArray(doc))
 	{
@@ -265,7 +281,7 @@ cap_probe(const char *origin, const char *api_key, SlCapacity *out)
 		}
 	}
 	/* vLLM: no slot count, but how busy it is */
-	body = cap_get(psprintf("%s/metrics", origin), api_key, &reached);
+	body = cap_get(psprintf("%s/metrics", base), api_key, &reached);
 	if (body)
 	{
 		out->running = cap_gauge(body, "vllm:num_requests_running");
@@ -278,24 +294,24 @@ cap_probe(const char *origin, const char *api_key, SlCapacity *out)
 void
 sl_capacity_discover(const char *chat_url, const char *api_key, SlCapacity *out)
 {
-	char	   *origin = cap_origin_of(chat_url);
+	char	   *base = cap_base_of(chat_url);
 	TimestampTz now = GetCurrentTimestamp();
 
 	memset(out, 0, sizeof(SlCapacity));
 	out->running = -1;
 	out->waiting = -1;
-	if (origin == NULL)
+	if (base == NULL)
 		return;
-	if (cap_origin && strcmp(cap_origin, origin) == 0 &&
+	if (cap_base && strcmp(cap_base, base) == 0 &&
 		!TimestampDifferenceExceeds(cap_when, now, CAP_REMEMBER_MS))
 	{
 		*out = cap_known;
 		return;
 	}
-	cap_probe(origin, api_key, out);
-	if (cap_origin)
-		pfree(cap_origin);
-	cap_origin = MemoryContextStrdup(TopMemoryContext, origin);
+	cap_probe(base, api_key, out);
+	if (cap_base)
+		pfree(cap_base);
+	cap_base = MemoryContextStrdup(TopMemoryContext, base);
 	cap_known = *out;
 	cap_when = now;
 }

@@ -47,6 +47,9 @@ Usage:
     A client that disconnects while its request waits or generates is noticed
     within ~20 ms: the request leaves the queue or stops generating, its slot is
     freed, and the timing log says "cancelled".
+  Every route is also served under /mnt/NAME/ (a gateway's path prefix: an
+  endpoint of http://sim/mnt/team/v1 reaches the same server; the log keeps
+  the full path).
   Server personality (discovery endpoints; default openai = none of them):
     --personality openai    GET /v1/models, POST /v1/chat/completions only
     --personality llamacpp  also GET /health, /v1/health ({"status": "ok"}),
@@ -1240,6 +1243,9 @@ class Handler(BaseHTTPRequestHandler):
             state = self.server.state
             auth = self.headers.get("Authorization")
             path = self.path.split("?")[0]
+            # /mnt/NAME/...: the same server behind a gateway's path prefix
+            if path.startswith("/mnt/") and path.count("/") >= 3:
+                path = "/" + path.split("/", 3)[3]
             received, mono_received = time.time(), time.monotonic()
             seq = state.log({"path": self.path, "method": method,
                              "model": body.get("model") if isinstance(body, dict) else None,
