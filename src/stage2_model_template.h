@@ -146,7 +146,7 @@ FN(mask_next) (uint64 *s)
  * each row while it is in cache (separate passes over a 4,000 x 128 batch
  * ran at memory speed: bench/bench_stage2.sh).
  */
-static void
+SL_SIMD_CLONES static void
 FN(forward) (const SlModel *m, FN(SlWork) *w, int B, const int32 *codes,
 			 const int *rows, pg_prng_state *rng)
 {
@@ -236,7 +236,7 @@ FN(forward) (const SlModel *m, FN(SlWork) *w, int B, const int32 *codes,
  * parameter's gradient, layer 0 through dT.  Dense rows (codes NULL): no
  * parameter gradient, dL/dX0 in w->dX0.
  */
-static void
+SL_SIMD_CLONES static void
 FN(backward) (const SlModel *m, FN(SlWork) *w, int B, const int32 *codes,
 			  const int *rows, bool with_grad)
 {
