@@ -203,6 +203,7 @@ extern SlModel *sl_model_create(const SlFieldSet *fs, int nclasses,
 								int embed_dim, const int *hidden, bool dbl,
 								uint64 seed);
 extern SlModel *sl_model_copy(const SlModel *m, bool dbl);
+extern int	sl_model_scaled_batch(int nrows);
 extern void sl_model_train(SlModel *m, const int32 *codes, const int *y,
 						   int n, const SlStage2Options *opt, uint64 seed,
 						   SlTrainInfo *info);

@@ -229,6 +229,17 @@ sl_model_embed(const SlModel *m, const int32 *codes, double *x)
 }
 
 /*
+ * A batch size that gives about twenty Adam steps per epoch (32..4,000
+ * rows).  The paper's fixed 4,000 gives one step per epoch below 4,000
+ * rows, and early stopping then ends training before the model has learnt.
+ */
+int
+sl_model_scaled_batch(int nrows)
+{
+	return Min(4000, Max(32, (nrows + 19) / 20));
+}
+
+/*
  * Train on the rows whose label is known (y >= 0).
  *
  * Deviation from the paper: the reference code trains a fixed number of
