@@ -123,8 +123,8 @@ typedef struct SlCapacity
 
 /*
  * Asks the server behind chat_url what it can take (GET /props, /slots,
- * /metrics at its origin, each bounded to about a second and cancellable);
- * remembered for the session per origin for a few minutes.  Never raises an
+ * /metrics under the endpoint's base path, each bounded to about a second
+ * and cancellable); remembered for the session per server for a few minutes.  Never raises an
  * error for what the server answers: unknown is all zeros, source NULL.
  */
 extern void sl_capacity_discover(const char *chat_url, const char *api_key,
@@ -149,14 +149,16 @@ typedef struct SlSse
 	bool		done;			/* data: [DONE] */
 	int			events;
 	int			pieces;			/* content pieces (about one per token) */
+	size_t		scanned;		/* leading bytes of the rest with no newline */
 } SlSse;
 
 extern void sl_sse_init(SlSse *s);
 
 /*
  * Consumes the complete lines of [buf, buf + len) and returns how many bytes
- * that was; the caller keeps the rest for the next call.  With at_end the
- * last line needs no newline and a pending event is dispatched.
+ * that was; the caller keeps the rest and passes it again, with the bytes
+ * that arrived since after it, on the next call.  With at_end the last line
+ * needs no newline and a pending event is dispatched.
  */
 extern size_t sl_sse_feed(SlSse *s, const char *buf, size_t len, bool at_end);
 

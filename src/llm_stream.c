@@ -139,23 +139,33 @@ sl_sse_feed(SlSse *s, const char *buf, size_t len, bool at_end)
 {
 	size_t		pos = 0;
 
+	/*
+	 * The caller hands back the bytes left over last time with the new ones
+	 * after them: the first s->scanned of them hold no newline, so a long
+	 * line arriving a few bytes at a time is scanned once, not once per
+	 * arrival.
+	 */
+	size_t		from = Min(s->scanned, len);
+
 	for (;;)
 	{
-		const char *nl = memchr(buf + pos, '\n', len - pos);
+		const char *nl = memchr(buf + from, '\n', len - from);
 		size_t		end;
 
 		if (nl == NULL)
 			break;
 		end = nl - buf;
 		take_line(s, buf + pos, (end > pos && buf[end - 1] == '\r') ? end - pos - 1 : end - pos);
-		pos = end + 1;
+		pos = from = end + 1;
 	}
+	s->scanned = len - pos;
 	if (at_end)
 	{
 		if (pos < len)
 			take_line(s, buf + pos, len - pos);
 		dispatch(s);
 		pos = len;
+		s->scanned = 0;
 	}
 	return pos;
 }

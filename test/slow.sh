@@ -8,8 +8,9 @@
 #   valgrind  the regression suite and a stage-2 script with every backend
 #             under Valgrind Memcheck (--leak-check=full): no error and no
 #             definite leak in samplellm.so
-#   fuzz      libFuzzer + ASan/UBSan on the response -> rows path, from the
-#             seed corpus test/slow/corpus/, and a linear-time check
+#   fuzz      libFuzzer + ASan/UBSan on the response -> rows path and on the
+#             stream (server-sent events) parser, from the seed corpora
+#             test/slow/corpus/ and corpus_stream/, and a linear-time check
 #   load      8 sessions at once against a rate-limited simulator
 #   upgrade   0.1.0 (commit 837a8d1) built, installed and used, this tree
 #             installed over it, ALTER EXTENSION UPDATE: objects identical
@@ -21,7 +22,7 @@
 # Usage: bash test/slow.sh [memory] [bound] [valgrind] [fuzz] [load] [upgrade] [llama]   (default: all)
 # Each part prints its figures and PASS/FAIL lines; the exit status is
 # non-zero when any part fails.  .ci/run does not run this (too slow for CI).
-# Knobs (environment): FUZZ_SECONDS (120), VALGRIND_TESTS (the Makefile's
+# Knobs (environment): FUZZ_SECONDS (120), FUZZ_STREAM_SECONDS (60), VALGRIND_TESTS (the Makefile's
 # REGRESS list), MEM_PHASES, MEM_BOUND_<PHASE> and MEM_CALLS_<PHASE> (see
 # test/slow/memory.sh), CTX_BOUND_KB (64), LOAD_RATE (10), LOAD_BACKENDS (8);
 # each part uses its own PGPORT (54381-54386).  llama installs node, npm and

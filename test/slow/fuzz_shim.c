@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * fuzz_shim.c
- *	  Just enough of the backend to run src/llm_parse.c under libFuzzer.
+ *	  Just enough of the backend to run src/llm_parse.c and src/llm_stream.c
+ *	  under libFuzzer.
  *
  * Every palloc is its own malloc block, so AddressSanitizer sees the bounds
  * of each allocation exactly as the parser asked for it; the blocks are
@@ -16,6 +17,7 @@
 
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "utils/json.h"
 #include "utils/memutils.h"
 
 #include "fuzz_shim.h"
@@ -186,6 +188,51 @@ pg_verify_mbstr(int encoding, const char *mbstr, int len, bool noError)
 		abort();
 	}
 	return false;
+}
+
+/*
+ * utils/adt/json.c's escape_json (the backend's, not in libpgcommon), for
+ * src/llm_stream.c: the same escapes, so the assembled body is the one the
+ * server builds.
+ */
+void
+escape_json(StringInfo buf, const char *str)
+{
+	appendStringInfoCharMacro(buf, '"');
+	for (const char *p = str; *p; p++)
+	{
+		switch (*p)
+		{
+			case '\b':
+				appendStringInfoString(buf, "\\b");
+				break;
+			case '\f':
+				appendStringInfoString(buf, "\\f");
+				break;
+			case '\n':
+				appendStringInfoString(buf, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(buf, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(buf, "\\t");
+				break;
+			case '"':
+				appendStringInfoString(buf, "\\\"");
+				break;
+			case '\\':
+				appendStringInfoString(buf, "\\\\");
+				break;
+			default:
+				if ((unsigned char) *p < ' ')
+					appendStringInfo(buf, "\\u%04x", (int) *p);
+				else
+					appendStringInfoCharMacro(buf, *p);
+				break;
+		}
+	}
+	appendStringInfoCharMacro(buf, '"');
 }
 
 void

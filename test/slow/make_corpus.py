@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""make_corpus.py - writes the fuzzer's seed corpus into test/slow/corpus/.
-
-Each seed is an HTTP response body as the extension receives it.  Run once;
+"""make_corpus.py - writes the fuzzers' seed corpora: test/slow/corpus/ (each
+seed an HTTP response body as the extension receives it) and
+test/slow/corpus_stream/ (one byte for the arrival step, then a streamed
+answer as server-sent events).  Run once;
 the files are committed, so the corpus does not depend on this script.
 """
 import json
@@ -9,6 +10,7 @@ import os
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "corpus")
+OUT_STREAM = os.path.join(HERE, "corpus_stream")
 ROWS = [{"id": 1, "big": 9007199254740993, "price": 12.99, "score": 0.25,
          "clicked": True, "name": "user3", "code": "c17", "day": "2024-01-05",
          "seen_at": "2024-01-02T03:00:00+00:00", "m": "sad"},
@@ -62,8 +64,53 @@ def seeds():
     yield "rows_key_in_string", envelope('{"text": "\\"rows\\": [{\\"a\\": 1}]", "other": [')
 
 
+def sse(pieces, finish="stop", usage=True, crlf=False, extra=""):
+    """A streamed chat completion: one chunk per content piece, the finish
+    chunk, the usage chunk, [DONE] (OpenAI's and llama.cpp's shape)."""
+    nl = "\r\n" if crlf else "\n"
+    out = [extra]
+    head = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000,
+            "model": "sim"}
+    first = dict(head, choices=[{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                 "finish_reason": None}])
+    out.append("data: " + json.dumps(first) + nl + nl)
+    for p in pieces:
+        c = dict(head, choices=[{"index": 0, "delta": {"content": p}, "finish_reason": None}])
+        out.append("data: " + json.dumps(c) + nl + nl)
+    if finish is not None:
+        c = dict(head, choices=[{"index": 0, "delta": {}, "finish_reason": finish}])
+        out.append("data: " + json.dumps(c) + nl + nl)
+    if usage:
+        c = dict(head, choices=[], usage={"prompt_tokens": 812, "completion_tokens": 120,
+                                          "total_tokens": 932})
+        out.append("data: " + json.dumps(c) + nl + nl)
+    out.append("data: [DONE]" + nl + nl)
+    return "".join(out)
+
+
+def stream_seeds():
+    """The stream target's seeds: the first byte picks the arrival step."""
+    rows = json.dumps({"rows": ROWS})
+    pieces = [rows[i:i + 4] for i in range(0, len(rows), 4)]
+    yield "stream_rows", "\x07" + sse(pieces)
+    yield "stream_crlf", "\x03" + sse(pieces, crlf=True)
+    yield "stream_keepalive", "\x01" + sse(pieces[:8], extra=": keep-alive\n\nevent: message\nid: 1\nretry: 10\n\n")
+    yield "stream_cut", "\x05" + sse(pieces[: len(pieces) // 2], finish=None, usage=False)[:-20]
+    yield "stream_length", "\x0b" + sse(pieces[: len(pieces) // 2], finish="length")
+    yield "stream_error", "\x02" + 'data: {"error": {"message": "overloaded", "code": 503}}\n\n'
+    yield "stream_multiline", "\x09" + 'data: {"choices": [{"index": 0,\ndata: "delta": {"content": "{\\"rows\\": []}"}}]}\n\ndata: [DONE]'
+    yield "stream_nul", "\x04" + sse(["{\"rows\": [{\"a\": \"x", "\u0000", "y\"}]}"])
+    yield "stream_not_json", "\x06" + "data: {not json\n\ndata: [DONE]\n\n"
+    yield "stream_after_done", "\x08" + sse(pieces[:3]) + "data: " + json.dumps(
+        {"choices": [{"index": 0, "delta": {"content": "late"}}]}) + "\n\n"
+
+
 def main():
     os.makedirs(OUT, exist_ok=True)
+    os.makedirs(OUT_STREAM, exist_ok=True)
+    for name, body in stream_seeds():
+        with open(os.path.join(OUT_STREAM, name + ".sse"), "w", encoding="utf-8", newline="") as f:
+            f.write(body)
     for name, body in seeds():
         with open(os.path.join(OUT, name + ".json"), "w", encoding="utf-8", newline="") as f:
             f.write(body)
