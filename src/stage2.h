@@ -35,6 +35,25 @@ typedef enum SlStage2Estimator
 /* the default estimator's cap on the rows Integrated Hessians average over */
 #define SL_BACKOFF_IH_ROWS 2000
 
+/* the novelty guard's default ratio and its cap on the close share */
+#define SL_NOVELTY_RATIO 0.95
+#define SL_NOVELTY_CAP 0.45
+
+/* What the novelty guard measured and did (the run record's stage2). */
+typedef struct SlNoveltyInfo
+{
+	double		ratio;			/* the setting; 0: off */
+	double		tau;			/* ratio x median leave-one-out seed
+								 * distance; 0: not measured */
+	double		close_before;	/* weight share of candidates closer than
+								 * tau (the probe's estimate if !full) */
+	double		close_after;
+	double		beta;			/* smallest factor a class's close weights
+								 * got (1: none) */
+	int			nseeds;			/* seeds d and d_LOO were measured against */
+	bool		full;			/* every candidate's distance computed */
+} SlNoveltyInfo;
+
 /* the run's ESS target, as a multiple of the rows drawn */
 #define SL_ESS_TARGET_FRACTION 2.0
 
@@ -62,6 +81,9 @@ typedef struct SlStage2Options
 								 * candidates (default 10000) */
 	double		label_shrink;	/* BACKOFF: weight of the label rate in
 								 * P(y|x), default 0.1 */
+	double		novelty;		/* BACKOFF: the novelty guard's ratio
+								 * (stage2_novelty.c), default
+								 * SL_NOVELTY_RATIO; 0: off */
 } SlStage2Options;
 
 typedef struct SlStage2Result
@@ -88,6 +110,7 @@ typedef struct SlStage2Result
 	double		secs_total;
 	double		temper;			/* BACKOFF: the exponent the weights got (1:
 								 * untempered) */
+	SlNoveltyInfo novelty;		/* BACKOFF: the novelty guard */
 	double	   *log_weights;	/* per candidate, normalized (sum exp = 1);
 								 * NULL for sl_stage2_interactions */
 	int			ncands;
@@ -305,6 +328,18 @@ extern void sl_backoff_label_part(const double *logpT, const double *logpS,
  */
 extern double sl_backoff_temper(const double *base, double *logw, int n,
 								double target);
+
+/*
+ * The novelty guard (stage2_novelty.c), on the final unnormalized logw of
+ * cands: with tau = ratio x the seeds' median distance to their nearest
+ * other seed, if candidates closer than tau to a seed carry more than cap
+ * of the weight, their weights are scaled down to cap within each label
+ * class y (-1: unknown; y NULL: one class), each class keeping its total.
+ */
+extern void sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
+							 const SlRowSet *cands, const int *y,
+							 double ratio, double cap, uint64 seed,
+							 double *logw, SlNoveltyInfo *info);
 
 /* ---- step 8: draw (stage2_draw.c) ---- */
 
