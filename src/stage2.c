@@ -371,7 +371,7 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	 * weights, within the label classes the label part set
 	 */
 	if (!paper)
-		sl_novelty_guard(t, seeds, cands, yS, opt->novelty, SL_NOVELTY_CAP,
+		sl_novelty_guard(t, seeds, cands, yS, opt->draw_n, opt->novelty, SL_NOVELTY_CAP,
 						 opt->seed, logw, &res->novelty);
 	res->ess = sl_weights_normalize(logw, nS, &res->n_carry);
 
@@ -398,8 +398,10 @@ sl_stage2_select(const SlTable *t, const SlRowSet *seeds,
 				 SlStage2Result *res)
 {
 	int			quota = n;
+	SlStage2Options o = *opt;
 
-	sl_stage2_weights(t, seeds, cands, opt, res);
+	o.draw_n = n;
+	sl_stage2_weights(t, seeds, cands, &o, res);
 	/* step 8: draw */
 	res->chosen = palloc(sizeof(int) * Max(Min(n, cands->nrows), 1));
 	res->nchosen = sl_draw_groups(opt->estimator == SL_ESTIMATOR_PAPER ? SL_DRAW_WEIGHTED : SL_DRAW_PPS,

@@ -38,6 +38,7 @@ typedef enum SlStage2Estimator
 /* the novelty guard's default ratio and its cap on the close share */
 #define SL_NOVELTY_RATIO 0.95
 #define SL_NOVELTY_CAP 0.45
+#define SL_NOVELTY_ENGAGE 0.5		/* engaged above this close share */
 
 /* What the novelty guard measured and did (the run record's stage2). */
 typedef struct SlNoveltyInfo
@@ -50,6 +51,9 @@ typedef struct SlNoveltyInfo
 	double		close_after;
 	double		beta;			/* smallest factor a class's close weights
 								 * got (1: none) */
+	double		drawn_close;	/* the draw's n known and every d measured:
+								 * the expected close share of the drawn rows
+								 * (after the guard if engaged); else -1 */
 	int			nseeds;			/* seeds d and d_LOO were measured against */
 	bool		full;			/* every candidate's distance computed */
 } SlNoveltyInfo;
@@ -84,6 +88,8 @@ typedef struct SlStage2Options
 	double		novelty;		/* BACKOFF: the novelty guard's ratio
 								 * (stage2_novelty.c), default
 								 * SL_NOVELTY_RATIO; 0: off */
+	int			draw_n;			/* BACKOFF: the rows the draw will take (0:
+								 * unknown), for the novelty guard */
 } SlStage2Options;
 
 typedef struct SlStage2Result
@@ -332,12 +338,16 @@ extern double sl_backoff_temper(const double *base, double *logw, int n,
 /*
  * The novelty guard (stage2_novelty.c), on the final unnormalized logw of
  * cands: with tau = ratio x the seeds' median distance to their nearest
- * other seed, if candidates closer than tau to a seed carry more than cap
- * of the weight, their weights are scaled down to cap within each label
- * class y (-1: unknown; y NULL: one class), each class keeping its total.
+ * other seed, if candidates closer than tau to a seed carry more than
+ * SL_NOVELTY_ENGAGE of the weight (or, n > 0, of n rows drawn by
+ * sl_draw_pps), their weights are scaled down within each label class y
+ * (-1: unknown; y NULL: one class): n = 0, to a weight share of cap, each
+ * class keeping its total; n > 0, to an expected share of cap among each
+ * class's quota of the draw (its weight share of n), each class scaled so
+ * that the draw gives it its quota.
  */
 extern void sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
-							 const SlRowSet *cands, const int *y,
+							 const SlRowSet *cands, const int *y, int n,
 							 double ratio, double cap, uint64 seed,
 							 double *logw, SlNoveltyInfo *info);
 

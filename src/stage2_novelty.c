@@ -21,10 +21,20 @@
  *	tau		 = ratio * median(d_LOO); "close" = d(x) < tau.
  *
  * The drawn rows' median distance is >= tau iff at most half of them are
- * close, so when the weight share of close candidates exceeds cap (0.45:
- * a margin for the random draw), the close candidates' weights are scaled by
+ * close, so when the weight share of close candidates exceeds one half
+ * (SL_NOVELTY_ENGAGE: the target is missed; below it the guard changes
+ * nothing), it is brought down to cap (0.45: a margin for the random draw):
+ * the close candidates' weights are scaled by
  * the beta that brings the share to cap, within each label class, and the
  * class is rescaled to its old total, so the label correction survives.
+ * The draw includes candidate i with probability min(1, c w_i)
+ * (stage2_draw.c): when far candidates are few, the heavy ones saturate at
+ * 1 and the drawn close share exceeds the weight share, so when the draw's
+ * size n is known the close weights of every class get one more common
+ * factor gamma, the largest (bisection, NOV_BISECT steps) whose expected
+ * drawn close share is <= cap; if even gamma -> 0 cannot get there (fewer
+ * than (1 - cap) n far candidates), every far candidate is drawn and the
+ * rest of the draw keeps the close candidates' relative weights.
  *
  * Distances are samplellm_evaluate's own: the encoding of table_encode.c
  * learned on the seeds (one-hot over SL_EVAL_MAX_CATEGORIES, standardized
@@ -36,7 +46,7 @@
  * candidates: 666 seeds, 2e8 pairs, well under a second of dgemm at the
  * benchmark's width); and every candidate's d is computed only when a
  * weight-proportional probe of NOV_PROBE candidates says the guard may
- * engage (its share within NOV_PROBE_MARGIN of cap; the probe's standard
+ * engage (its share within NOV_PROBE_MARGIN of one half; the probe's standard
  * error is below 0.012).  Candidates are encoded NOV_CHUNK rows at a time,
  * so memory stays O(NOV_CHUNK x width + nS).
  *
@@ -58,6 +68,8 @@
 #define NOV_PROBE			2000
 #define NOV_PROBE_MARGIN	0.1
 #define NOV_CHUNK			4096
+#define NOV_BISECT			30
+#define NOV_GAMMA_MIN		1e-9
 
 static int
 cmp_double(const void *a, const void *b)
@@ -80,6 +92,57 @@ median_of(const double *v, int n)
 	m = (n % 2) ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
 	pfree(s);
 	return m;
+}
+
+static int
+cmp_double_desc(const void *a, const void *b)
+{
+	return cmp_double(b, a);
+}
+
+/*
+ * c with sum over v[0..m) of min(1, c v_i) = quota (0 < quota < m), as
+ * sl_draw_pps computes it; sorted: scratch of m
+ */
+static double
+pps_scale(const double *v, int m, double quota, double *sorted)
+{
+	double		rest = 0,
+				c;
+	int			capped = 0;
+
+	memcpy(sorted, v, sizeof(double) * m);
+	qsort(sorted, m, sizeof(double), cmp_double_desc);
+	for (int i = 0; i < m; i++)
+		rest += sorted[i];
+	c = rest > 0 ? quota / rest : 0;
+	while (capped < m && capped + 1 <= quota && sorted[capped] * c >= 1)
+	{
+		rest -= sorted[capped];
+		capped++;
+		c = rest > 0 ? (quota - capped) / rest : INFINITY;
+	}
+	return c;
+}
+
+/*
+ * One class's members mem[0..m) (weights w0, close flags cl) with the close
+ * weights times b: v, and the expected close share of its quota drawn by
+ * inclusion probability min(1, c v); *c set
+ */
+static double
+class_draw(const double *w0, const bool *cl, const int *mem, int m,
+		   double quota, double b, double *v, double *sorted, double *c)
+{
+	double		e = 0;
+
+	for (int j = 0; j < m; j++)
+		v[j] = w0[mem[j]] * (cl[mem[j]] ? b : 1.0);
+	*c = pps_scale(v, m, quota, sorted);
+	for (int j = 0; j < m; j++)
+		if (cl[mem[j]])
+			e += Min(1.0, *c * v[j]);
+	return e / quota;
 }
 
 /* d of rows idx[0..k) of cands (idx NULL: rows 0..k-1), chunk by chunk */
@@ -121,7 +184,7 @@ cand_distances(const SlEncoder *enc, const SlRowSet *cands, const int *idx,
 
 void
 sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
-				 const SlRowSet *cands, const int *y, double ratio,
+				 const SlRowSet *cands, const int *y, int n, double ratio,
 				 double cap, uint64 seed, double *logw, SlNoveltyInfo *info)
 {
 	int			nT = seeds->nrows;
@@ -136,6 +199,7 @@ sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
 	double		wmax = -INFINITY;
 	double	   *w;
 	double	   *d;
+	bool	   *close;
 	int			ngroups = 1;
 	double	   *W;
 	double	   *C;
@@ -145,6 +209,7 @@ sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
 	memset(info, 0, sizeof(SlNoveltyInfo));
 	info->ratio = ratio;
 	info->beta = 1.0;
+	info->drawn_close = -1;
 	if (ratio <= 0 || nS == 0 || nT < 2)
 		return;
 
@@ -210,7 +275,7 @@ sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
 		info->close_after = info->close_before;
 		pfree(pidx);
 		pfree(pd);
-		if (info->close_before < cap - NOV_PROBE_MARGIN)
+		if (info->close_before < SL_NOVELTY_ENGAGE - NOV_PROBE_MARGIN)
 		{
 			pfree(w);
 			return;
@@ -221,6 +286,9 @@ sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
 	d = palloc(sizeof(double) * nS);
 	cand_distances(enc, cands, NULL, nS, R, m, dim, d);
 	info->full = true;
+	close = palloc(sizeof(bool) * nS);
+	for (int i = 0; i < nS; i++)
+		close[i] = d[i] < info->tau;
 	if (y != NULL)
 		for (int i = 0; i < nS; i++)
 			ngroups = Max(ngroups, y[i] + 2);
@@ -231,7 +299,7 @@ sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
 		int			g = y != NULL ? y[i] + 1 : 0;
 
 		W[g] += w[i];
-		if (d[i] < info->tau)
+		if (close[i])
 			C[g] += w[i];
 	}
 	for (int g = 0; g < ngroups; g++)
@@ -241,42 +309,129 @@ sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
 	}
 	info->close_before = sumC / sumW;
 	info->close_after = info->close_before;
-	if (info->close_before > cap)
+	if (n > 0 && n < nS)
 	{
-		double	   *lbeta = palloc0(sizeof(double) * ngroups);
-		double	   *lscale = palloc0(sizeof(double) * ngroups);
+		/* what the draw would take: min(1, c w) over the whole pool */
+		double	   *sorted = palloc(sizeof(double) * nS);
+		double		c = pps_scale(w, nS, n, sorted);
+		double		e = 0;
+
+		for (int i = 0; i < nS; i++)
+			if (close[i])
+				e += Min(1.0, c * w[i]);
+		info->drawn_close = e / n;
+		pfree(sorted);
+	}
+
+	/*
+	 * Engaged only where the target is missed (more than half the weight,
+	 * or of the draw, close); then brought down to cap, below it.
+	 */
+	if (info->close_before > SL_NOVELTY_ENGAGE ||
+		info->drawn_close > SL_NOVELTY_ENGAGE)
+	{
+		int		   *mem = palloc(sizeof(int) * nS);
+		double	   *v = palloc(sizeof(double) * nS);
+		double	   *sorted = palloc(sizeof(double) * nS);
+		double		drawn = 0;
 
 		sumC = 0;
 		for (int g = 0; g < ngroups; g++)
 		{
 			double		far = W[g] - C[g];
+			double		beta;
+			double		scale;
+			int			m = 0;
 
-			/* a class with no far candidate cannot be helped: left as is */
-			if (W[g] > 0 && C[g] > cap * W[g] && far > 0)
+			if (W[g] <= 0)
+				continue;
+			/* the weight share of close candidates to cap */
+			beta = (C[g] > cap * W[g] && far > 0) ?
+				cap * far / ((1.0 - cap) * C[g]) : 1.0;
+			scale = W[g] / (far + beta * C[g]);	/* the class keeps its total */
+			for (int i = 0; i < nS; i++)
+				if ((y != NULL ? y[i] + 1 : 0) == g)
+					mem[m++] = i;
+
+			if (n > 0 && n < nS)
 			{
-				double		beta = cap * far / ((1.0 - cap) * C[g]);
+				/*
+				 * The draw's saturation: the class's quota of the draw
+				 * (its weight share of n) by min(1, c v), its close weights
+				 * down by the largest further factor that brings its
+				 * expected close share to cap, and the class scaled by its
+				 * own c, so that the whole pool's c is 1 and each class
+				 * gets its quota even where far candidates saturate.
+				 */
+				double		quota = n * W[g] / sumW;
+				double		c;
 
-				lbeta[g] = log(beta);
-				/* the class keeps its total: far + beta C = far / (1 - cap) */
-				lscale[g] = log(W[g] * (1.0 - cap) / far);
-				info->beta = Min(info->beta, beta);
-				sumC += cap * W[g];
+				if (quota < m && far > 0 && C[g] > 0 &&
+					class_draw(w, close, mem, m, quota, beta, v, sorted, &c) > cap)
+				{
+					double		lo = log(beta * NOV_GAMMA_MIN),
+								hi = log(beta);
+
+					for (int it = 0; it < NOV_BISECT; it++)
+					{
+						double		mid = 0.5 * (lo + hi);
+
+						CHECK_FOR_INTERRUPTS();
+						if (class_draw(w, close, mem, m, quota, exp(mid), v, sorted, &c) > cap)
+							hi = mid;
+						else
+							lo = mid;
+					}
+					beta = exp(lo);
+				}
+				if (quota < m)
+				{
+					drawn += class_draw(w, close, mem, m, quota, beta, v, sorted, &c) * quota;
+					scale = c;
+				}
+				else
+				{
+					/* the class is drawn whole: every weight to c w >= 1 */
+					double		vmin = INFINITY;
+
+					for (int j = 0; j < m; j++)
+					{
+						drawn += close[mem[j]];
+						vmin = Min(vmin, w[mem[j]] * (close[mem[j]] ? beta : 1.0));
+					}
+					scale = vmin > 0 ? 1.0 / vmin : 1.0;
+				}
 			}
-			else
-				sumC += C[g];
+			if (C[g] > 0)
+				info->beta = Min(info->beta, beta);
+			for (int j = 0; j < m; j++)
+			{
+				int			i = mem[j];
+
+				logw[i] += log(scale) + (close[i] ? log(beta) : 0.0);
+			}
 		}
+		/* the weight share after (logw - wmax stays finite: scales are mild) */
+		sumW = 0;
+		sumC = 0;
 		for (int i = 0; i < nS; i++)
 		{
-			int			g = y != NULL ? y[i] + 1 : 0;
+			double		wi = exp(logw[i] - wmax);
 
-			logw[i] += lscale[g] + (d[i] < info->tau ? lbeta[g] : 0.0);
+			sumW += wi;
+			if (close[i])
+				sumC += wi;
 		}
 		info->close_after = sumC / sumW;
-		pfree(lbeta);
-		pfree(lscale);
+		if (n > 0 && n < nS)
+			info->drawn_close = drawn / n;
+		pfree(mem);
+		pfree(v);
+		pfree(sorted);
 	}
 	pfree(W);
 	pfree(C);
 	pfree(d);
+	pfree(close);
 	pfree(w);
 }
