@@ -390,7 +390,7 @@ _PG_init(void)
 	DefineCustomRealVariable("samplellm.novelty",
 							 "Sets how far from the seeds stage 2's drawn rows must stay, relative to unseen real rows.",
 							 "The default estimator down-weights candidates closer to a seed than this times the seeds' "
-							 "median distance to each other until they carry at most 45% of the weight; "
+							 "median distance to each other where they would be more than half the rows drawn; "
 							 "0 disables the guard. resample => 'paper' ignores it.",
 							 &sl_novelty, SL_NOVELTY_RATIO, 0.0, 10.0,
 							 PGC_USERSET, 0,
