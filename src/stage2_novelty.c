@@ -412,6 +412,15 @@ sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
 				int			i = mem[j];
 
 				logw[i] += log(scale) + (close[i] ? log(beta) : 0.0);
+
+				/*
+				 * With n known the weights are now the inclusion
+				 * probabilities exp(logw - wmax); one above 1 is drawn
+				 * surely all the same, and clipped it does not inflate
+				 * the spread the run reports as ESS
+				 */
+				if (n > 0 && n < nS)
+					logw[i] = Min(logw[i], wmax);
 			}
 		}
 		/* the weight share after (logw - wmax stays finite: scales are mild) */

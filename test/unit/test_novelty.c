@@ -165,6 +165,7 @@ test_near_copies(int ncands, double copy_share, bool feasible)
 	int			n = ncands / 3;
 	int		   *chosen = palloc(sizeof(int) * n);
 	int			got;
+	double		ess;
 	double		drawn_close = 0,
 				drawn_yes = 0,
 				plain_close = 0,
@@ -186,7 +187,7 @@ test_near_copies(int ncands, double copy_share, bool feasible)
 	/* n > 0: the drawn rows, as stage 2 draws them, with and without */
 	memcpy(logw, before, sizeof(double) * ncands);
 	sl_novelty_guard(t, T, S, y, n, SL_NOVELTY_RATIO, SL_NOVELTY_CAP, 7, logw, &info);
-	sl_weights_normalize(logw, ncands, &got);
+	ess = sl_weights_normalize(logw, ncands, &got);
 	got = sl_draw_pps(logw, ncands, n, 11, chosen);
 	EXPECT(got == n);
 	for (int i = 0; i < got; i++)
@@ -206,10 +207,12 @@ test_near_copies(int ncands, double copy_share, bool feasible)
 	plain_close /= got;
 	plain_yes /= got;
 	printf("  %d candidates, %.0f%% near-copies, n %d: tau %.3f, close share %.3f (beta %.3g), "
-		   "drawn close %.3f -> %.3f (expected %.3f), yes %.3f -> %.3f (weights %.3f)\n",
+		   "drawn close %.3f -> %.3f (expected %.3f), yes %.3f -> %.3f (weights %.3f), ESS %.0f\n",
 		   ncands, 100 * copy_share, n, info.tau, info.close_before, info.beta,
 		   plain_close, drawn_close, info.drawn_close, plain_yes, drawn_yes,
-		   share(before, ncands, NULL, y, -1));
+		   share(before, ncands, NULL, y, -1), ess);
+	/* the weights are the inclusion probabilities: ESS at least the far rows drawn */
+	EXPECT(ess >= n * (1 - info.drawn_close));
 	if (feasible)
 	{
 		EXPECT(info.drawn_close <= SL_NOVELTY_CAP + 1e-6);
