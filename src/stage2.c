@@ -371,8 +371,14 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	 * weights, within the label classes the label part set
 	 */
 	if (!paper)
+	{
+		instr_time	nstart;
+
+		INSTR_TIME_SET_CURRENT(nstart);
 		sl_novelty_guard(t, seeds, cands, yS, opt->draw_n, opt->novelty, SL_NOVELTY_CAP,
 						 opt->seed, logw, &res->novelty);
+		res->secs_novelty = secs_since(nstart);
+	}
 	res->ess = sl_weights_normalize(logw, nS, &res->n_carry);
 
 	stage2_fill_structure(&fit, res, outer);

@@ -113,6 +113,7 @@ typedef struct SlStage2Result
 	double		secs_train_T;	/* wall-clock seconds, for the summary */
 	double		secs_ih;
 	double		secs_train_S;
+	double		secs_novelty;	/* the novelty guard (BACKOFF) */
 	double		secs_total;
 	double		temper;			/* BACKOFF: the exponent the weights got (1:
 								 * untempered) */
