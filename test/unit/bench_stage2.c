@@ -105,6 +105,9 @@ main(int argc, char **argv)
 		opt.estimator = SL_ESTIMATOR_PAPER;
 	else
 		opt.ess_target = SL_ESS_TARGET_FRACTION * n;
+	/* S2B_NOVELTY: the guard's ratio (a high one makes it engage: its worst case) */
+	if (getenv("S2B_NOVELTY") != NULL)
+		opt.novelty = atof(getenv("S2B_NOVELTY"));
 	sl_stage2_select(t, T, S, n, &opt, &res);
 	getrusage(RUSAGE_SELF, &ru);
 	ih_used = Min(nT, paper ? opt.ih_max_rows : Min(opt.ih_max_rows, SL_BACKOFF_IH_ROWS));
