@@ -26,7 +26,8 @@
  * nothing), it is brought down to cap (SL_NOVELTY_CAP, 0.48: a margin for
  * the random draw; bench/stage2_quality.sh on German credit, the one data
  * set where it engages: 0.45 gave DCR ratio 0.98 too but AUC 0.753 and LR
- * AUC 0.786, ESS 441, where 0.48 gives 0.782, 0.798, ESS 609):
+ * AUC 0.786, ESS 441, where 0.48 gives 0.782, 0.798, ESS 609; ESS before
+ * the weights became clipped inclusion probabilities, 884 since):
  * the close candidates' weights are scaled by
  * the beta that brings the share to cap, within each label class, and the
  * class is rescaled to its old total, so the label correction survives.
