@@ -40,6 +40,7 @@ OBJS = \
 	src/stage2_clusters.o \
 	src/stage2_weights.o \
 	src/stage2_backoff.o \
+	src/stage2_novelty.o \
 	src/stage2_draw.o \
 	src/stage2.o \
 	src/run_options.o \
@@ -56,6 +57,7 @@ OBJS = \
 	src/evaluate.o \
 	src/evaluate_common.o \
 	src/evaluate_metrics.o \
+	src/evaluate_dcr.o \
 	src/evaluate_keys.o \
 	src/evaluate_utility.o
 

@@ -7,6 +7,8 @@
 #      n = 100,000), the default estimator and the paper's; then 3,000,000
 #      candidates with the default (S2B_NO_3M=1 skips it: it needs ~2 GB for
 #      the candidates themselves), with stage 2's own peak memory.
+# S2B_NOVELTY=R sets the novelty guard's ratio (a high one, e.g. 1.3, makes it
+# engage on every candidate: its worst-case cost).
 # Needs python3-torch (apt-get install -y python3-torch) for the PyTorch part.
 # Wall-clock seconds count other processes on a shared machine: the CPU
 # seconds are printed beside them.

@@ -32,6 +32,9 @@
 #               seeds over the distance of unseen real rows to the seeds)
 #   auc         augmented_auc: holdout AUC of the DNN trained on real +
 #               synthetic (real_only: real_only_auc)
+#   lr_auc      the issue's own measure: holdout AUC of a logistic
+#               regression (sklearn, bench/quality/lr_auc.py) trained on
+#               real + synthetic (real_only: the seeds alone)
 #   ess         stage 2's effective sample size over the candidates
 # THE LLM IS A SIMULATOR: the numbers measure the estimator, not a model.
 #
@@ -158,9 +161,21 @@ INSERT INTO s2q SELECT '$ds', '$m', 'ess', (samplellm_last_run()->'stage2'->>'es
 SQL
 		} | q -f - 2>"$WORK/$ds.$m.log" || { cat "$WORK/$ds.$m.log" >&2; exit 1; }
 	done
+	q <<SQL
+\copy ${ds}_train TO '$WORK/$ds.train.csv' WITH (FORMAT csv, HEADER)
+\copy ${ds}_holdout TO '$WORK/$ds.holdout.csv' WITH (FORMAT csv, HEADER)
+SQL
 	for m in $METHODS; do
 		syn=${ds}_$m
 		[ "$m" = real_only ] && syn=${ds}_train
+		synfile=
+		if [ "$m" != real_only ]; then
+			q -c "\copy $syn TO '$WORK/$ds.$m.csv' WITH (FORMAT csv, HEADER)"
+			synfile=$WORK/$ds.$m.csv
+		fi
+		lr=$($PY "$HERE/quality/lr_auc.py" "$label" "${POS[$ds]}" "$EVAL_SEED" \
+			"$WORK/$ds.holdout.csv" "$WORK/$ds.train.csv" $synfile)
+		q -c "INSERT INTO s2q VALUES ('$ds', '$m', 'lr_auc', $lr)"
 		q <<SQL
 INSERT INTO s2q SELECT '$ds', '$m', metric, score
 FROM samplellm_evaluate('${ds}_train', '$syn', label => '$label',
@@ -181,11 +196,11 @@ SQL
 done
 
 table=$(q -A -F ' ' -t <<'SQL'
-SELECT format('%-12s %-9s %6s %6s %6s %9s %5s %6s %7s', 'dataset', 'method', 'shapes', 'pairs',
-	'lpairs', 'lrate_err', 'dcr', 'auc', 'ess')
+SELECT format('%-12s %-9s %6s %6s %6s %9s %5s %6s %6s %7s', 'dataset', 'method', 'shapes', 'pairs',
+	'lpairs', 'lrate_err', 'dcr', 'auc', 'lr_auc', 'ess')
 UNION ALL
 SELECT * FROM (
-SELECT format('%-12s %-9s %6s %6s %6s %9s %5s %6s %7s', dataset, method,
+SELECT format('%-12s %-9s %6s %6s %6s %9s %5s %6s %6s %7s', dataset, method,
 	to_char(max(score) FILTER (WHERE metric = 'column_shapes'), 'FM0.000'),
 	to_char(max(score) FILTER (WHERE metric = 'column_pair_trends'), 'FM0.000'),
 	to_char(max(score) FILTER (WHERE metric = 'lpairs'), 'FM0.000'),
@@ -194,6 +209,7 @@ SELECT format('%-12s %-9s %6s %6s %6s %9s %5s %6s %7s', dataset, method,
 		/ nullif(max(score) FILTER (WHERE metric = 'dcr_holdout_median'), 0), 'FM0.00'),
 	to_char(max(score) FILTER (WHERE metric = CASE WHEN method = 'real_only'
 		THEN 'real_only_auc' ELSE 'augmented_auc' END), 'FM0.000'),
+	to_char(max(score) FILTER (WHERE metric = 'lr_auc'), 'FM0.000'),
 	coalesce(to_char(max(score) FILTER (WHERE metric = 'ess'), 'FM99990'), '-'))
 FROM s2q GROUP BY dataset, method
 ORDER BY dataset, array_position(ARRAY['real_only','builtin','builtin_s2','uniform','paper','default','balanced'], method),

@@ -14,13 +14,27 @@ SELECT samplellm_last_run()->'stage2'->>'variant' AS variant,
        (samplellm_last_run()->>'pool')::int >= 1500 AS pool_of_5n,
        (samplellm_last_run()->'stage2'->>'ess')::float8 > 1 AS ess_reported;
 SELECT (samplellm_last_run()->'stage2'->>'ess')::float8 AS ess_default \gset
+-- the default's novelty guard, in the run record: its ratio, the threshold
+-- it measured, the close shares (weight) before and after, the factor
+SELECT n->>'ratio' AS novelty_ratio, (n->>'tau')::float8 >= 0 AS tau_reported,
+       (n->>'close_before')::float8 BETWEEN 0 AND 1 AND (n->>'close_after')::float8 BETWEEN 0 AND 1 AS shares_in_0_1,
+       (n->>'close_after')::float8 <= (n->>'close_before')::float8 + 1e-9 AS not_closer,
+       (n->>'beta')::float8 > 0 AND (n->>'beta')::float8 <= 1 AS beta_in_0_1
+FROM (SELECT samplellm_last_run()->'stage2'->'novelty' AS n) s;
 -- the paper's estimator, by name, on the same candidates (the cache replays them)
 CREATE TEMP TABLE paper AS SELECT * FROM samplellm_generate(NULL::ctr, 300, label => 'clicked', seed => 9, oversample => 5, resample => 'paper');
 SELECT samplellm_last_run()->>'resample' AS resample, samplellm_last_run()->'stage2'->>'variant' AS variant,
+       samplellm_last_run()->'stage2' ? 'novelty' AS paper_has_novelty_guard,
        :ess_default >= 299.5 AS default_ess_at_least_n,
        :ess_default > (samplellm_last_run()->'stage2'->>'ess')::float8 AS default_ess_above_paper;
 CREATE TEMP TABLE unif AS SELECT * FROM samplellm_generate(NULL::ctr, 300, label => 'clicked', seed => 9, oversample => 5, resample => 'uniform');
 SELECT samplellm_last_run()->>'resample' AS resample, samplellm_last_run()->'stage2' IS NULL AS no_model;
+-- samplellm.novelty = 0 turns the guard off: nothing measured
+SET samplellm.novelty = 0;
+CREATE TEMP TABLE nonov AS SELECT * FROM samplellm_generate(NULL::ctr, 300, label => 'clicked', seed => 9, oversample => 5);
+SELECT n->>'ratio' AS novelty_off, (n->>'tau')::float8 = 0 AS nothing_measured, n->>'beta' AS beta
+FROM (SELECT samplellm_last_run()->'stage2'->'novelty' AS n) s;
+RESET samplellm.novelty;
 RESET samplellm.model;
 
 -- distance to the real rows: label rate, and total variation of the

@@ -61,6 +61,13 @@ extern SlRowSet *sl_eval_subset(const SlRowSet *rs, const int *idx, int n);
 extern int *sl_eval_sample_indices(int n, int take, uint64 seed);
 extern double sl_eval_auc(const double *score, const bool *positive, int n);
 
+/*
+ * evaluate_dcr.c: out[i] = distance from row i of Q (nq x dim) to the
+ * nearest row of R (nr x dim); loo: Q is R and row i skips itself
+ */
+extern void sl_eval_dcr_min(const double *Q, int nq, const double *R, int nr,
+							int dim, bool loo, double *out);
+
 /* evaluate_metrics.c */
 extern void sl_eval_quality(const SlEvalData *d, SlEvalOut *out);
 extern void sl_eval_privacy(const SlEvalData *d, SlEvalOut *out);

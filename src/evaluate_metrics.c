@@ -18,7 +18,6 @@
 #include "postgres.h"
 
 #include <math.h>
-#include <cblas.h>
 
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
@@ -29,8 +28,6 @@
 
 #define EVAL_NBINS			10	/* SDMetrics' num_discrete_bins */
 #define EVAL_CHECK_EVERY	4096
-#define DCR_QUERY_BLOCK		256
-#define DCR_REF_BLOCK		2048
 
 /* ---- helpers ---- */
 
@@ -571,76 +568,6 @@ exact_copy_rate(const SlTable *t, const SlRowSet *real, const SlRowSet *syn)
 	return (double) copies / syn->nrows;
 }
 
-/*
- * out[i] = Euclidean distance from row i of Q to the closest row of R, by
- * |q|^2 + |r|^2 - 2 q.r with the cross terms from dgemm in blocks.
- */
-static void
-dcr_min(const double *Q, int nq, const double *R, int nr, int dim, double *out)
-{
-	double	   *qn;
-	double	   *rn;
-	double	   *G;
-
-	if (dim == 0 || nr == 0)
-	{
-		/* no dimension: every row looks the same */
-		for (int i = 0; i < nq; i++)
-			out[i] = (nr == 0) ? NAN : 0.0;
-		return;
-	}
-	qn = palloc(sizeof(double) * Max(nq, 1));
-	rn = palloc(sizeof(double) * nr);
-	G = palloc(sizeof(double) * DCR_QUERY_BLOCK * DCR_REF_BLOCK);
-	for (int i = 0; i < nq; i++)
-		qn[i] = cblas_ddot(dim, Q + (size_t) i * dim, 1, Q + (size_t) i * dim, 1);
-	for (int j = 0; j < nr; j++)
-		rn[j] = cblas_ddot(dim, R + (size_t) j * dim, 1, R + (size_t) j * dim, 1);
-
-	for (int q0 = 0; q0 < nq; q0 += DCR_QUERY_BLOCK)
-	{
-		int			bq = Min(DCR_QUERY_BLOCK, nq - q0);
-
-		for (int i = 0; i < bq; i++)
-			out[q0 + i] = INFINITY;
-		for (int r0 = 0; r0 < nr; r0 += DCR_REF_BLOCK)
-		{
-			int			br = Min(DCR_REF_BLOCK, nr - r0);
-
-			CHECK_FOR_INTERRUPTS();
-			cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, bq, br, dim,
-						-2.0, Q + (size_t) q0 * dim, dim,
-						R + (size_t) r0 * dim, dim, 0.0, G, br);
-			for (int i = 0; i < bq; i++)
-			{
-				double		best = out[q0 + i];
-				const double *g = G + (size_t) i * br;
-
-				for (int j = 0; j < br; j++)
-				{
-					double		d2 = qn[q0 + i] + rn[r0 + j] + g[j];
-
-					if (d2 < best)
-						best = d2;
-				}
-				out[q0 + i] = best;
-			}
-		}
-		for (int i = 0; i < bq; i++)
-		{
-			double		d2 = out[q0 + i];
-
-			/* rounding leaves ~1e-15 |q||r| where rows are equal */
-			if (d2 <= 1e-12 * (1.0 + qn[q0 + i]))
-				d2 = 0.0;
-			out[q0 + i] = sqrt(d2);
-		}
-	}
-	pfree(qn);
-	pfree(rn);
-	pfree(G);
-}
-
 /* encode at most max rows of rs, a seeded uniform subset */
 static double *
 encode_sample(const SlEncoder *enc, const SlRowSet *rs, int max, uint64 seed,
@@ -686,7 +613,7 @@ sl_eval_privacy(const SlEvalData *d, SlEvalOut *out)
 	S = encode_sample(enc, d->syn, SL_EVAL_DCR_MAX_QUERY,
 					  sl_stream_seed(d->seed, SL_STREAM_EVAL_DCR, 1), &nS);
 	dS = palloc(sizeof(double) * nS);
-	dcr_min(S, nS, R, nR, dim, dS);
+	sl_eval_dcr_min(S, nS, R, nR, dim, false, dS);
 	medS = median(dS, nS);
 	sl_eval_emit(out, "dcr_synthetic_median", NULL, medS, false);
 
@@ -704,7 +631,7 @@ sl_eval_privacy(const SlEvalData *d, SlEvalOut *out)
 		double	   *toH;
 		double		closer = 0;
 
-		dcr_min(H, nH, R, nR, dim, dH);
+		sl_eval_dcr_min(H, nH, R, nR, dim, false, dH);
 		medH = median(dH, nH);
 		sl_eval_emit(out, "dcr_holdout_median", NULL, medH, false);
 		/* 0/0: the holdout copies real rows, so there is no baseline */
@@ -724,8 +651,8 @@ sl_eval_privacy(const SlEvalData *d, SlEvalOut *out)
 		Hm = encode_sample(enc, d->hold, m, sl_stream_seed(d->seed, SL_STREAM_EVAL_DCR, 4), &m);
 		toR = palloc(sizeof(double) * nS);
 		toH = palloc(sizeof(double) * nS);
-		dcr_min(S, nS, Rm, m, dim, toR);
-		dcr_min(S, nS, Hm, m, dim, toH);
+		sl_eval_dcr_min(S, nS, Rm, m, dim, false, toR);
+		sl_eval_dcr_min(S, nS, Hm, m, dim, false, toH);
 		for (int i = 0; i < nS; i++)
 			closer += (toR[i] < toH[i]) ? 1.0 : (toR[i] == toH[i]) ? 0.5 : 0.0;
 		closer /= nS;

@@ -316,6 +316,7 @@ choose_rows(SlRun *run)
 			SL_ESTIMATOR_PAPER : SL_ESTIMATOR_BACKOFF;
 		/* the draw takes n rows: weights flatter than that waste the pool */
 		s2opt.ess_target = sl_ess_target * run->opt.n;
+		s2opt.draw_n = run->opt.n;
 		sl_stage2_weights(run->t, run->target_rows, run->pool_rows, &s2opt, &run->s2);
 		run->s2_ran = true;
 		logw = run->s2.log_weights;

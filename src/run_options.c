@@ -183,4 +183,5 @@ sl_run_stage2_options(uint64 seed, SlStage2Options *s2)
 	s2->max_cluster_size = sl_max_cluster_size;
 	s2->max_epochs = sl_epochs;
 	s2->seed = seed;
+	s2->novelty = sl_novelty;
 }

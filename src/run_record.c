@@ -216,10 +216,19 @@ sl_run_json(const SlRun *run, const char *status, int returned)
 		escape_json(&buf, run->s2.variant);
 		appendStringInfo(&buf, ", \"fields\": %d, \"clusters\": %d, \"ess\": %.1f"
 						 ", \"n_carry\": %d, \"epochs_T\": %d, \"epochs_S\": %d"
-						 ", \"temper\": %.3f, \"seconds\": %.3f}",
+						 ", \"temper\": %.3f",
 						 run->s2.nfields, run->s2.nclusters, run->s2.ess,
 						 run->s2.n_carry, run->s2.epochs_T, run->s2.epochs_S,
-						 run->s2.temper, run->s2.secs_total);
+						 run->s2.temper);
+		/* the default estimator's novelty guard (the paper's has none) */
+		if (run->opt.resample != SL_RESAMPLE_PAPER)
+			appendStringInfo(&buf, ", \"novelty\": {\"ratio\": %.3f, \"tau\": %.4g"
+							 ", \"close_before\": %.3f, \"close_after\": %.3f"
+							 ", \"beta\": %.3g}",
+							 run->s2.novelty.ratio, run->s2.novelty.tau,
+							 run->s2.novelty.close_before, run->s2.novelty.close_after,
+							 run->s2.novelty.beta);
+		appendStringInfo(&buf, ", \"seconds\": %.3f}", run->s2.secs_total);
 	}
 	appendStringInfo(&buf, ", \"elapsed_ms\": %.0f}",
 					 (double) (GetCurrentTimestamp() - run->start) / 1000.0);

@@ -50,6 +50,7 @@ int			sl_exemplars_per_cluster = 2;
 int			sl_summary_level = DEBUG1;
 double		sl_oversample = 3.0;
 double		sl_ess_target = 2.0;
+double		sl_novelty = SL_NOVELTY_RATIO;
 double		sl_threshold = 0.5;
 int			sl_max_cluster_size = 4;
 int			sl_epochs = 100;
@@ -384,6 +385,14 @@ _PG_init(void)
 							 "The default estimator tempers its weights until their effective sample size reaches this; "
 							 "0 leaves them untempered. resample => 'paper' ignores it.",
 							 &sl_ess_target, 2.0, 0.0, 100.0,
+							 PGC_USERSET, 0,
+							 NULL, NULL, NULL);
+	DefineCustomRealVariable("samplellm.novelty",
+							 "Sets how far from the seeds stage 2's drawn rows must stay, relative to unseen real rows.",
+							 "The default estimator down-weights candidates closer to a seed than this times the seeds' "
+							 "median distance to each other where they would be more than half the rows drawn; "
+							 "0 disables the guard. resample => 'paper' ignores it.",
+							 &sl_novelty, SL_NOVELTY_RATIO, 0.0, 10.0,
 							 PGC_USERSET, 0,
 							 NULL, NULL, NULL);
 	DefineCustomRealVariable("samplellm.threshold",

@@ -52,6 +52,7 @@ extern int	sl_summary_level;
 extern double sl_oversample;
 extern double sl_threshold;
 extern double sl_ess_target;
+extern double sl_novelty;
 extern int	sl_max_cluster_size;
 extern int	sl_epochs;
 extern int	sl_context_tokens;

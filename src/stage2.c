@@ -47,6 +47,7 @@ sl_stage2_default_options(SlStage2Options *opt)
 	opt->ess_target = 0;
 	opt->fs_max_rows = 10000;
 	opt->label_shrink = 0.1;
+	opt->novelty = SL_NOVELTY_RATIO;
 }
 
 /* What steps 1-4 learn from T; shared by select and interactions. */
@@ -289,6 +290,7 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	instr_time	start;
 	bool		paper = opt->estimator == SL_ESTIMATOR_PAPER;
 	double	   *base = NULL;	/* the default's class shares, untempered */
+	int		   *yS = NULL;		/* the candidates' classes, if a label model */
 
 	INSTR_TIME_SET_CURRENT(start);
 	scratch = stage2_begin(t, seeds, opt, &fit, res);
@@ -306,8 +308,9 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	/* step 6: label part, f_S trained on the candidates */
 	if (fit.mT != NULL && nS > 0)
 	{
-		int		   *yS = sl_label_encode(fit.le, cands);
 		int			nlabeled = 0;
+
+		yS = sl_label_encode(fit.le, cands);
 
 		for (int i = 0; i < nS; i++)
 			if (yS[i] >= 0)
@@ -362,6 +365,20 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 
 	/* step 7: temper (the default estimator) and normalize */
 	res->temper = paper ? 1.0 : sl_backoff_temper(base, logw, nS, opt->ess_target);
+
+	/*
+	 * step 7b (the default estimator): the novelty guard, on the final
+	 * weights, within the label classes the label part set
+	 */
+	if (!paper)
+	{
+		instr_time	nstart;
+
+		INSTR_TIME_SET_CURRENT(nstart);
+		sl_novelty_guard(t, seeds, cands, yS, opt->draw_n, opt->novelty, SL_NOVELTY_CAP,
+						 opt->seed, logw, &res->novelty);
+		res->secs_novelty = secs_since(nstart);
+	}
 	res->ess = sl_weights_normalize(logw, nS, &res->n_carry);
 
 	stage2_fill_structure(&fit, res, outer);
@@ -387,8 +404,10 @@ sl_stage2_select(const SlTable *t, const SlRowSet *seeds,
 				 SlStage2Result *res)
 {
 	int			quota = n;
+	SlStage2Options o = *opt;
 
-	sl_stage2_weights(t, seeds, cands, opt, res);
+	o.draw_n = n;
+	sl_stage2_weights(t, seeds, cands, &o, res);
 	/* step 8: draw */
 	res->chosen = palloc(sizeof(int) * Max(Min(n, cands->nrows), 1));
 	res->nchosen = sl_draw_groups(opt->estimator == SL_ESTIMATOR_PAPER ? SL_DRAW_WEIGHTED : SL_DRAW_PPS,

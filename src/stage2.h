@@ -35,6 +35,29 @@ typedef enum SlStage2Estimator
 /* the default estimator's cap on the rows Integrated Hessians average over */
 #define SL_BACKOFF_IH_ROWS 2000
 
+/* the novelty guard's default ratio and its cap on the close share */
+#define SL_NOVELTY_RATIO 0.95
+#define SL_NOVELTY_CAP 0.48
+#define SL_NOVELTY_ENGAGE 0.5		/* engaged above this close share */
+
+/* What the novelty guard measured and did (the run record's stage2). */
+typedef struct SlNoveltyInfo
+{
+	double		ratio;			/* the setting; 0: off */
+	double		tau;			/* ratio x median leave-one-out seed
+								 * distance; 0: not measured */
+	double		close_before;	/* weight share of candidates closer than
+								 * tau (the probe's estimate if !full) */
+	double		close_after;
+	double		beta;			/* smallest factor a class's close weights
+								 * got (1: none) */
+	double		drawn_close;	/* the draw's n known and every d measured:
+								 * the expected close share of the drawn rows
+								 * (after the guard if engaged); else -1 */
+	int			nseeds;			/* seeds d and d_LOO were measured against */
+	bool		full;			/* every candidate's distance computed */
+} SlNoveltyInfo;
+
 /* the run's ESS target, as a multiple of the rows drawn */
 #define SL_ESS_TARGET_FRACTION 2.0
 
@@ -62,6 +85,11 @@ typedef struct SlStage2Options
 								 * candidates (default 10000) */
 	double		label_shrink;	/* BACKOFF: weight of the label rate in
 								 * P(y|x), default 0.1 */
+	double		novelty;		/* BACKOFF: the novelty guard's ratio
+								 * (stage2_novelty.c), default
+								 * SL_NOVELTY_RATIO; 0: off */
+	int			draw_n;			/* BACKOFF: the rows the draw will take (0:
+								 * unknown), for the novelty guard */
 } SlStage2Options;
 
 typedef struct SlStage2Result
@@ -85,9 +113,11 @@ typedef struct SlStage2Result
 	double		secs_train_T;	/* wall-clock seconds, for the summary */
 	double		secs_ih;
 	double		secs_train_S;
+	double		secs_novelty;	/* the novelty guard (BACKOFF) */
 	double		secs_total;
 	double		temper;			/* BACKOFF: the exponent the weights got (1:
 								 * untempered) */
+	SlNoveltyInfo novelty;		/* BACKOFF: the novelty guard */
 	double	   *log_weights;	/* per candidate, normalized (sum exp = 1);
 								 * NULL for sl_stage2_interactions */
 	int			ncands;
@@ -306,6 +336,22 @@ extern void sl_backoff_label_part(const double *logpT, const double *logpS,
  */
 extern double sl_backoff_temper(const double *base, double *logw, int n,
 								double target);
+
+/*
+ * The novelty guard (stage2_novelty.c), on the final unnormalized logw of
+ * cands: with tau = ratio x the seeds' median distance to their nearest
+ * other seed, if candidates closer than tau to a seed carry more than
+ * SL_NOVELTY_ENGAGE of the weight (or, n > 0, of n rows drawn by
+ * sl_draw_pps), their weights are scaled down within each label class y
+ * (-1: unknown; y NULL: one class): n = 0, to a weight share of cap, each
+ * class keeping its total; n > 0, to an expected share of cap among each
+ * class's quota of the draw (its weight share of n), each class scaled so
+ * that the draw gives it its quota.
+ */
+extern void sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
+							 const SlRowSet *cands, const int *y, int n,
+							 double ratio, double cap, uint64 seed,
+							 double *logw, SlNoveltyInfo *info);
 
 /* ---- step 8: draw (stage2_draw.c) ---- */
 

@@ -51,8 +51,10 @@ typedef enum SlStream
 	SL_STREAM_SYNTH,			/* synthetic values; index: column << 16 | attempt */
 	SL_STREAM_REQUEST_REFS,		/* a request's references; SL_REQUEST_INDEX */
 	SL_STREAM_BUILTIN_REFS,		/* the built-in generator's references */
-	SL_STREAM_RELATED			/* related tables: children counts, seeds;
+	SL_STREAM_RELATED,			/* related tables: children counts, seeds;
 								 * index: the table */
+	SL_STREAM_STAGE2_NOVELTY	/* stage 2's novelty guard: 0 the seeds it
+								 * measures against, 1 the probe */
 } SlStream;
 
 /* A request of a group: group in bits 32-47, the group's own number below. */

@@ -105,6 +105,9 @@ main(int argc, char **argv)
 		opt.estimator = SL_ESTIMATOR_PAPER;
 	else
 		opt.ess_target = SL_ESS_TARGET_FRACTION * n;
+	/* S2B_NOVELTY: the guard's ratio (a high one makes it engage: its worst case) */
+	if (getenv("S2B_NOVELTY") != NULL)
+		opt.novelty = atof(getenv("S2B_NOVELTY"));
 	sl_stage2_select(t, T, S, n, &opt, &res);
 	getrusage(RUSAGE_SELF, &ru);
 	ih_used = Min(nT, paper ? opt.ih_max_rows : Min(opt.ih_max_rows, SL_BACKOFF_IH_ROWS));
@@ -124,8 +127,12 @@ main(int argc, char **argv)
 	printf("  f_S train                %8.2f s  (%d epochs, %.3f s/epoch)\n",
 		   res.secs_train_S, res.epochs_S,
 		   res.secs_train_S / Max(res.epochs_S, 1));
+	if (!paper)
+		printf("  novelty guard            %8.2f s  (%d seeds, tau %.3f, close share %.3f%s, beta %.3g)\n",
+			   res.secs_novelty, res.novelty.nseeds, res.novelty.tau, res.novelty.close_before,
+			   res.novelty.full ? "" : " by the probe", res.novelty.beta);
 	printf("  rest (fields, weights, draw) %4.2f s\n",
-		   res.secs_total - res.secs_train_T - res.secs_ih - res.secs_train_S);
+		   res.secs_total - res.secs_train_T - res.secs_ih - res.secs_train_S - res.secs_novelty);
 	printf("  clusters %d, ESS %.0f of %d, n_carry %d, chosen %d\n",
 		   res.nclusters, res.ess, nS, res.n_carry, res.nchosen);
 	printf("  cluster of each field:");

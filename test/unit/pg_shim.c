@@ -14,10 +14,13 @@
 
 #include <setjmp.h>
 
+#include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/datum.h"
 #include "utils/memutils.h"
 
 #include "pg_shim.h"
+#include "table.h"
 
 volatile sig_atomic_t InterruptPending = false;
 MemoryContext CurrentMemoryContext = NULL;
@@ -74,6 +77,41 @@ void *
 MemoryContextAllocZero(MemoryContext context, Size size)
 {
 	return shim_alloc(size, true);
+}
+
+void *
+repalloc_huge(void *pointer, Size size)
+{
+	return repalloc(pointer, size);
+}
+
+/*
+ * table_rowset.c (linked for sl_rowset_create) reads rows through the
+ * server's type I/O; the unit tests build their rows themselves.
+ */
+Datum
+datumCopy(Datum value, bool typByVal, int typLen)
+{
+	abort();
+}
+
+char *
+OutputFunctionCall(FmgrInfo *flinfo, Datum val)
+{
+	abort();
+}
+
+double
+sl_datum_to_double(const SlColumn *col, Datum d)
+{
+	abort();
+}
+
+/* table_encode.c's matrices and simplehash's tables */
+void *
+MemoryContextAllocExtended(MemoryContext context, Size size, int flags)
+{
+	return shim_alloc(size, (flags & MCXT_ALLOC_ZERO) != 0);
 }
 
 void *
