@@ -302,6 +302,7 @@ choose_rows(SlRun *run)
 	int		   *quota = palloc(sizeof(int) * gs->ngroups);
 	const double *logw = NULL;
 	SlDrawMethod method;
+	const int  *key;			/* the default's label classes: exact shares */
 	int			g;
 
 	for (g = 0; g < gs->ngroups; g++)
@@ -325,6 +326,7 @@ choose_rows(SlRun *run)
 		run->opt.resample == SL_RESAMPLE_UNIFORM ? SL_DRAW_UNIFORM :
 		run->opt.resample == SL_RESAMPLE_PAPER ? SL_DRAW_WEIGHTED : SL_DRAW_PPS;
 	run->chosen = palloc(sizeof(int) * run->opt.n);
+	key = (method == SL_DRAW_PPS && run->s2_ran) ? run->s2.label_class : NULL;
 	if (run->strata)
 	{
 		/* related tables: each new parent row draws its own children */
@@ -336,11 +338,11 @@ choose_rows(SlRun *run)
 											  run->pool_rows, r);
 		run->nchosen = sl_draw_groups(method, logw, stratum, run->pool_rows->nrows,
 									  run->strata->quota, run->strata->nstrata,
-									  run->seed, run->chosen);
+									  run->seed, run->chosen, key);
 	}
 	else
 		run->nchosen = sl_draw_groups(method, logw, run->pool_group, run->pool_rows->nrows,
-									  quota, gs->ngroups, run->seed, run->chosen);
+									  quota, gs->ngroups, run->seed, run->chosen, key);
 	if (run->nchosen != run->opt.n)
 		elog(ERROR, "samplellm: the draw took %d of %d rows", run->nchosen, run->opt.n);
 }

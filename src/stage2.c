@@ -291,6 +291,7 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	bool		paper = opt->estimator == SL_ESTIMATOR_PAPER;
 	double	   *base = NULL;	/* the default's class shares, untempered */
 	int		   *yS = NULL;		/* the candidates' classes, if a label model */
+	double	   *rT = NULL;		/* the default's class shares from T's counts */
 
 	INSTR_TIME_SET_CURRENT(start);
 	scratch = stage2_begin(t, seeds, opt, &fit, res);
@@ -351,8 +352,9 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 			else
 			{
 				int			K = fit.le->nclasses;
-				double	   *rT = palloc(sizeof(double) * K);
 				double	   *rS = palloc(sizeof(double) * K);
+
+				rT = palloc(sizeof(double) * K);
 
 				sl_backoff_label_rates(fit.yT, seeds->nrows, K, rT);
 				sl_backoff_label_rates(yS, nS, K, rS);
@@ -364,7 +366,9 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	}
 
 	/* step 7: temper (the default estimator) and normalize */
-	res->temper = paper ? 1.0 : sl_backoff_temper(base, logw, nS, opt->ess_target);
+	res->temper = paper ? 1.0 :
+		sl_backoff_temper(base, logw, nS, opt->ess_target, rT ? yS : NULL,
+						  rT ? fit.le->nclasses : 0, rT);
 
 	/*
 	 * step 7b (the default estimator): the novelty guard, on the final
@@ -393,6 +397,13 @@ sl_stage2_weights(const SlTable *t, const SlRowSet *seeds,
 	res->ncands = nS;
 	res->log_weights = MemoryContextAlloc(outer, sizeof(double) * Max(nS, 1));
 	memcpy(res->log_weights, logw, sizeof(double) * nS);
+	/* the default's draw takes each class's share exactly: its key */
+	res->label_class = NULL;
+	if (!paper && rT != NULL)
+	{
+		res->label_class = MemoryContextAlloc(outer, sizeof(int) * Max(nS, 1));
+		memcpy(res->label_class, yS, sizeof(int) * nS);
+	}
 	MemoryContextSwitchTo(outer);
 	MemoryContextDelete(scratch);
 	res->secs_total = secs_since(start);
@@ -412,7 +423,7 @@ sl_stage2_select(const SlTable *t, const SlRowSet *seeds,
 	res->chosen = palloc(sizeof(int) * Max(Min(n, cands->nrows), 1));
 	res->nchosen = sl_draw_groups(opt->estimator == SL_ESTIMATOR_PAPER ? SL_DRAW_WEIGHTED : SL_DRAW_PPS,
 								  res->log_weights, NULL, cands->nrows,
-								  &quota, 1, opt->seed, res->chosen);
+								  &quota, 1, opt->seed, res->chosen, res->label_class);
 }
 
 void
@@ -425,7 +436,7 @@ sl_stage2_uniform(int ncands, int n, uint64 seed, SlStage2Result *res)
 	res->ncands = ncands;
 	res->chosen = palloc(sizeof(int) * Max(Min(n, ncands), 1));
 	res->nchosen = sl_draw_groups(SL_DRAW_UNIFORM, NULL, NULL, ncands, &quota, 1, seed,
-								  res->chosen);
+								  res->chosen, NULL);
 	res->ess = ncands;
 	res->n_carry = ncands;
 }

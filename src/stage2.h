@@ -120,6 +120,8 @@ typedef struct SlStage2Result
 	SlNoveltyInfo novelty;		/* BACKOFF: the novelty guard */
 	double	   *log_weights;	/* per candidate, normalized (sum exp = 1);
 								 * NULL for sl_stage2_interactions */
+	int		   *label_class;	/* per candidate, the default's label class
+								 * (-1 unknown), or NULL: the draw's key */
 	int			ncands;
 } SlStage2Result;
 
@@ -329,13 +331,19 @@ extern void sl_backoff_label_part(const double *logpT, const double *logpS,
 								  const double *rateS, int nclasses,
 								  double shrink, double floorT, double *base,
 								  double *logw);
+/* each class's total weight to rateT's share of the labelled total */
+extern void sl_backoff_class_shares(const int *y, int n, int nclasses,
+									const double *rateT, double *logw);
 /*
  * logw[i] = base[i] + lambda logw[i] with the largest lambda in [0, 1]
  * whose normalized weights have an effective sample size >= target (base
- * NULL: 0; the class shares in base are never tempered); returns lambda.
+ * NULL: 0; the class shares in base are never tempered); with y (else
+ * NULL), the class totals are then set by sl_backoff_class_shares and the
+ * ESS is that of the weights after it.  Returns lambda.
  */
 extern double sl_backoff_temper(const double *base, double *logw, int n,
-								double target);
+								double target, const int *y, int nclasses,
+								const double *rateT);
 
 /*
  * The novelty guard (stage2_novelty.c), on the final unnormalized logw of
@@ -361,10 +369,12 @@ extern int	sl_draw_gumbel_topk(const double *logw, int ncands, int n,
 /*
  * n distinct indices, candidate i included with probability min(1, c w_i)
  * (c such that they sum to n), by systematic sampling in a seeded random
- * order; returns the count
+ * order, grouped by key (the label class, -1 unknown) when key is not NULL,
+ * so each key's count is its inclusion probabilities' sum to within one;
+ * returns the count
  */
 extern int	sl_draw_pps(const double *logw, int ncands, int n, uint64 seed,
-						int *chosen);
+						int *chosen, const int *key);
 /* up to n distinct indices uniformly, in a seeded order */
 extern int	sl_draw_uniform(int ncands, int n, uint64 seed, int *chosen);
 
@@ -380,10 +390,12 @@ typedef enum SlDrawMethod
  * Each group draws quota[g] of the candidates whose group_of is g (all of
  * them when group_of is NULL and ngroups is 1), group after group, into
  * chosen; group g's draw uses stream SL_STREAM_DRAW of index g.  Returns
- * how many were drawn.  The plain draw is one group.
+ * how many were drawn.  The plain draw is one group.  key: as sl_draw_pps
+ * (SL_DRAW_PPS only; NULL: none).
  */
 extern int	sl_draw_groups(SlDrawMethod method, const double *logw,
 						   const int *group_of, int ncands, const int *quota,
-						   int ngroups, uint64 seed, int *chosen);
+						   int ngroups, uint64 seed, int *chosen,
+						   const int *key);
 
 #endif							/* SAMPLELLM_STAGE2_H */

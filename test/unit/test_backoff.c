@@ -198,17 +198,17 @@ test_temper(void)
 		w[i] = 4 * td_normal(&rng);
 	memcpy(w2, w, sizeof(double) * n);
 	before = ess_of(w, n);
-	lam = sl_backoff_temper(NULL, w, n, 1000);
+	lam = sl_backoff_temper(NULL, w, n, 1000, NULL, 0, NULL);
 	after = ess_of(w, n);
 	printf("  ESS %.0f -> %.0f at exponent %.3f (target 1000)\n", before, after, lam);
 	CHECK(before < 1000, "fixture");
 	CHECK(lam > 0 && lam < 1, "exponent %.3f", lam);
 	CHECK(after >= 1000 && after < 1010, "ESS %.1f not at the target", after);
 	/* already above the target: untouched */
-	lam = sl_backoff_temper(NULL, w2, n, 5);
+	lam = sl_backoff_temper(NULL, w2, n, 5, NULL, 0, NULL);
 	CHECK(lam == 1, "exponent %.3f for a target already met", lam);
 	/* target 0: untouched */
-	CHECK(sl_backoff_temper(NULL, w2, n, 0) == 1, "target 0");
+	CHECK(sl_backoff_temper(NULL, w2, n, 0, NULL, 0, NULL) == 1, "target 0");
 
 	/* a base (the class shares) is kept whole; only the rest is tempered */
 	{
@@ -223,7 +223,7 @@ test_temper(void)
 			base[i] = (i % 2) ? log(0.25) : log(1.75);
 			orig[i] = w3[i] = 4 * td_normal(&rng);
 		}
-		lam = sl_backoff_temper(base, w3, n, 1000);
+		lam = sl_backoff_temper(base, w3, n, 1000, NULL, 0, NULL);
 		for (int i = 0; i < n; i++)
 			worst = Max(worst, fabs(w3[i] - (base[i] + lam * orig[i])));
 		printf("  with class shares: exponent %.3f, ESS %.0f\n", lam, ess_of(w3, n));
@@ -318,7 +318,7 @@ test_pps(void)
 		lw[i] = i < 20 ? log(10.0) : 0;
 	for (int r = 0; r < reps; r++)
 	{
-		int			got = sl_draw_pps(lw, N, n, 1000 + r, chosen);
+		int			got = sl_draw_pps(lw, N, n, 1000 + r, chosen, NULL);
 
 		memset(seen, 0, sizeof(bool) * N);
 		for (int k = 0; k < got; k++)
@@ -343,9 +343,124 @@ test_pps(void)
 	/* zero weights: never drawn while others remain */
 	for (int i = 0; i < N; i++)
 		lw[i] = i < 100 ? 0 : -INFINITY;
-	sl_draw_pps(lw, N, n, 7, chosen);
+	sl_draw_pps(lw, N, n, 7, chosen, NULL);
 	for (int k = 0; k < n; k++)
 		CHECK(chosen[k] < 100, "a zero-weight row drawn");
+}
+
+/*
+ * Tempering with the class totals set: after sl_backoff_temper with y, each
+ * class's share of the labelled weight is rateT's, unlabelled candidates
+ * keep their weight relative to the labelled total, and the ESS of the
+ * final weights (not of the weights before the shares were set) meets the
+ * target.
+ */
+static void
+test_class_shares(void)
+{
+	int			N = 3000;
+	double	   *lw = palloc(sizeof(double) * N);
+	double	   *base = palloc(sizeof(double) * N);
+	int		   *y = palloc(sizeof(int) * N);
+	double		rateT[3] = {0.1, 0.2, 0.7};
+	double		tot[3] = {0, 0, 0};
+	double		lab = 0,
+				s = 0,
+				s2 = 0,
+				worst = 0,
+				lam;
+	pg_prng_state rng;
+
+	printf("class shares after tempering\n");
+	pg_prng_seed(&rng, 9);
+	for (int i = 0; i < N; i++)
+	{
+		y[i] = (i % 20 == 0) ? -1 : (int) (pg_prng_uint64(&rng) % 3);
+		/* the feature part favours class 2's rows: shares drift without the fix */
+		lw[i] = 3.0 * pg_prng_double(&rng) + (y[i] == 2 ? 1.5 : 0);
+		base[i] = y[i] == 0 ? log(2.0) : 0;
+	}
+	lam = sl_backoff_temper(base, lw, N, 1500, y, 3, rateT);
+	for (int i = 0; i < N; i++)
+	{
+		double		w = exp(lw[i]);
+
+		s += w;
+		s2 += w * w;
+		if (y[i] >= 0)
+		{
+			tot[y[i]] += w;
+			lab += w;
+		}
+	}
+	for (int k = 0; k < 3; k++)
+		worst = Max(worst, fabs(tot[k] / lab - rateT[k]));
+	printf("  exponent %.3f, ESS %.0f (target 1500), largest class share error %.2g\n",
+		   lam, s * s / s2, worst);
+	CHECK(worst < 1e-9, "class shares off by %.3g", worst);
+	CHECK(s * s / s2 >= 1500 - 1e-6, "ESS %.1f below the target after the shares", s * s / s2);
+	CHECK(lam > 0 && lam < 1, "fixture: the target should bind (exponent %.3f)", lam);
+}
+
+/*
+ * The default's draw keyed by label: each class's count is the sum of its
+ * inclusion probabilities to within one, where the random order alone
+ * leaves a binomial spread.  1,500 candidates, 3 classes of unequal random
+ * weights, n = 500, 200 seeds of the draw.
+ */
+static void
+test_pps_key(void)
+{
+	int			N = 1500,
+				n = 500,
+				reps = 200;
+	double	   *lw = palloc(sizeof(double) * N);
+	int		   *key = palloc(sizeof(int) * N);
+	int		   *chosen = palloc(sizeof(int) * n);
+	double		expect[3] = {0, 0, 0};
+	double		worst_key = 0,
+				worst_plain = 0;
+	pg_prng_state rng;
+	double		sum = 0;
+
+	printf("proportional-to-size draw keyed by label\n");
+	pg_prng_seed(&rng, 42);
+	for (int i = 0; i < N; i++)
+	{
+		key[i] = (i % 10 == 0) ? -1 : (int) (pg_prng_uint64(&rng) % 3);
+		lw[i] = (key[i] == 2 ? 1.0 : 0.0) + 0.5 * pg_prng_double(&rng);
+		sum += exp(lw[i]);
+	}
+	/* no weight above 1 / n of the total here: pi_i = n w_i / sum w */
+	for (int i = 0; i < N; i++)
+		if (key[i] >= 0)
+			expect[key[i]] += n * exp(lw[i]) / sum;
+	for (int r = 0; r < reps; r++)
+	{
+		for (int pass = 0; pass < 2; pass++)
+		{
+			int			cnt[3] = {0, 0, 0};
+			int			got = sl_draw_pps(lw, N, n, 500 + r, chosen, pass ? key : NULL);
+
+			for (int k = 0; k < got; k++)
+				if (key[chosen[k]] >= 0)
+					cnt[key[chosen[k]]]++;
+			for (int c = 0; c < 3; c++)
+			{
+				double		dev = fabs(cnt[c] - expect[c]);
+
+				if (pass)
+					worst_key = Max(worst_key, dev);
+				else
+					worst_plain = Max(worst_plain, dev);
+			}
+		}
+	}
+	printf("  largest |class count - expected| over %d draws: keyed %.2f, random order %.2f\n",
+		   reps, worst_key, worst_plain);
+	CHECK(worst_key <= 1.0, "keyed draw: a class count %.2f from its expectation", worst_key);
+	CHECK(worst_plain > 3.0, "fixture: the random order should spread the counts (%.2f)",
+		  worst_plain);
 }
 
 int
@@ -357,6 +472,8 @@ main(void)
 	test_temper();
 	test_scarce_seeds();
 	test_pps();
+	test_class_shares();
+	test_pps_key();
 	if (failures)
 	{
 		printf("%d FAILED\n", failures);

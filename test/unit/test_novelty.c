@@ -188,7 +188,7 @@ test_near_copies(int ncands, double copy_share, bool feasible)
 	memcpy(logw, before, sizeof(double) * ncands);
 	sl_novelty_guard(t, T, S, y, n, SL_NOVELTY_RATIO, SL_NOVELTY_CAP, 7, logw, &info);
 	ess = sl_weights_normalize(logw, ncands, &got);
-	got = sl_draw_pps(logw, ncands, n, 11, chosen);
+	got = sl_draw_pps(logw, ncands, n, 11, chosen, NULL);
 	EXPECT(got == n);
 	for (int i = 0; i < got; i++)
 	{
@@ -198,7 +198,7 @@ test_near_copies(int ncands, double copy_share, bool feasible)
 	drawn_close /= got;
 	drawn_yes /= got;
 	sl_weights_normalize(plain, ncands, &got);
-	got = sl_draw_pps(plain, ncands, n, 11, chosen);
+	got = sl_draw_pps(plain, ncands, n, 11, chosen, NULL);
 	for (int i = 0; i < got; i++)
 	{
 		plain_close += close[chosen[i]];
