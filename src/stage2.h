@@ -37,7 +37,7 @@ typedef enum SlStage2Estimator
 
 /* the novelty guard's default ratio and its cap on the close share */
 #define SL_NOVELTY_RATIO 0.95
-#define SL_NOVELTY_CAP 0.48
+#define SL_NOVELTY_CAP 0.45
 #define SL_NOVELTY_ENGAGE 0.5		/* engaged above this close share */
 
 /* What the novelty guard measured and did (the run record's stage2). */
