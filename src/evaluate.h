@@ -59,6 +59,8 @@ extern void sl_eval_emit(SlEvalOut *out, const char *metric,
 						 const char *columns, double score, bool isnull);
 extern SlRowSet *sl_eval_subset(const SlRowSet *rs, const int *idx, int n);
 extern int *sl_eval_sample_indices(int n, int take, uint64 seed);
+/* the median of v[0..n) (numpy's: the middle two averaged); NaN if n = 0 */
+extern double sl_eval_median(const double *v, int n);
 extern double sl_eval_auc(const double *score, const bool *positive, int n);
 
 /*

@@ -13,6 +13,7 @@
 #include "common/pg_prng.h"
 
 #include "evaluate.h"
+#include "util.h"
 
 void
 sl_eval_emit(SlEvalOut *out, const char *metric, const char *columns,
@@ -143,4 +144,21 @@ sl_eval_auc(const double *score, const bool *positive, int n)
 	}
 	pfree(s);
 	return (ranksum - npos * (npos + 1) / 2.0) / (npos * nneg);
+}
+
+/* numpy.median: the mean of the two middle values for an even count; NaN if n = 0 */
+double
+sl_eval_median(const double *v, int n)
+{
+	double	   *s;
+	double		m;
+
+	if (n <= 0)
+		return NAN;
+	s = palloc(sizeof(double) * n);
+	memcpy(s, v, sizeof(double) * n);
+	qsort(s, n, sizeof(double), sl_cmp_double);
+	m = (n % 2) ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+	pfree(s);
+	return m;
 }

@@ -31,23 +31,6 @@
 
 /* ---- helpers ---- */
 
-/* numpy.median: the mean of the two middle values for an even count */
-static double
-median(const double *v, int n)
-{
-	double	   *s;
-	double		m;
-
-	if (n <= 0)
-		return NAN;
-	s = palloc(sizeof(double) * n);
-	memcpy(s, v, sizeof(double) * n);
-	qsort(s, n, sizeof(double), sl_cmp_double);
-	m = (n % 2) ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-	pfree(s);
-	return m;
-}
-
 static double
 mean_defined(const double *v, const bool *isnull, int n, bool *none)
 {
@@ -614,7 +597,7 @@ sl_eval_privacy(const SlEvalData *d, SlEvalOut *out)
 					  sl_stream_seed(d->seed, SL_STREAM_EVAL_DCR, 1), &nS);
 	dS = palloc(sizeof(double) * nS);
 	sl_eval_dcr_min(S, nS, R, nR, dim, false, dS);
-	medS = median(dS, nS);
+	medS = sl_eval_median(dS, nS);
 	sl_eval_emit(out, "dcr_synthetic_median", NULL, medS, false);
 
 	if (d->hold != NULL)
@@ -632,7 +615,7 @@ sl_eval_privacy(const SlEvalData *d, SlEvalOut *out)
 		double		closer = 0;
 
 		sl_eval_dcr_min(H, nH, R, nR, dim, false, dH);
-		medH = median(dH, nH);
+		medH = sl_eval_median(dH, nH);
 		sl_eval_emit(out, "dcr_holdout_median", NULL, medH, false);
 		/* 0/0: the holdout copies real rows, so there is no baseline */
 		if (medH > 0)

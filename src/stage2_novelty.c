@@ -80,32 +80,9 @@
 #define NOV_GAMMA_MIN		1e-9
 
 static int
-cmp_double(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return (x > y) - (x < y);
-}
-
-/* the median of v[0..n) (sorts a copy; +Inf values count) */
-static double
-median_of(const double *v, int n)
-{
-	double	   *s = palloc(sizeof(double) * Max(n, 1));
-	double		m;
-
-	memcpy(s, v, sizeof(double) * n);
-	qsort(s, n, sizeof(double), cmp_double);
-	m = (n % 2) ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-	pfree(s);
-	return m;
-}
-
-static int
 cmp_double_desc(const void *a, const void *b)
 {
-	return cmp_double(b, a);
+	return sl_cmp_double(b, a);
 }
 
 /*
@@ -283,7 +260,7 @@ sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
 	dloo = palloc(sizeof(double) * m);
 	sl_eval_dcr_min(R, m, R, m, dim, true, dloo);
 	info->nseeds = m;
-	info->tau = ratio * median_of(dloo, m);
+	info->tau = ratio * sl_eval_median(dloo, m);
 	/* most seeds have a twin: no candidate can be closer than 0 */
 	if (!(info->tau > 0) || !isfinite(info->tau))
 		return;

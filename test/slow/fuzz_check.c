@@ -20,6 +20,16 @@
 #include "llm.h"
 #include "fuzz_shim.h"
 
+int			LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* libFuzzer's setup hook, shared by both targets */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	sl_json_init();
+	return 0;
+}
+
 void
 fuzz_fail(const char *what)
 {

@@ -21,15 +21,7 @@
 #include "llm.h"
 #include "fuzz_shim.h"
 
-int			LLVMFuzzerInitialize(int *argc, char ***argv);
 int			LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	sl_json_init();
-	return 0;
-}
 
 /* The body after feeding [data, data + size) step bytes at a time. */
 static char *
