@@ -104,7 +104,7 @@ ih_rows(const int32 *codes, int n, int F, int max_rows, uint64 seed, int *nout)
  * trains f_S on every candidate, which made stage 2 on 300,000 candidates
  * take 17.5 s, nearly all of it f_S; P_S(y|x) needs a sample of S no larger
  * than T's, and the scores are then streamed over every candidate
- * (bench/bench_stage2.sh: 8.4 s for the paper's variant, 2.7 s for the
+ * (bench/bench_stage2.sh: 10.2 s for the paper's variant, 2.8 s for the
  * default; docs/stage2.md).
  */
 static int
