@@ -72,7 +72,7 @@ trap 'exit 130' INT TERM
 
 if [ -z "${S2Q_NO_APT:-}" ]; then
 	missing=
-	for p in r-cran-dslabs r-cran-modeldata weka; do
+	for p in r-cran-dslabs r-cran-modeldata weka python3-sklearn; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
 			missing="$missing $p"
 	done

@@ -331,15 +331,13 @@ extern void sl_backoff_label_part(const double *logpT, const double *logpS,
 								  const double *rateS, int nclasses,
 								  double shrink, double floorT, double *base,
 								  double *logw);
-/* each class's total weight to rateT's share of the labelled total */
-extern void sl_backoff_class_shares(const int *y, int n, int nclasses,
-									const double *rateT, double *logw);
 /*
  * logw[i] = base[i] + lambda logw[i] with the largest lambda in [0, 1]
  * whose normalized weights have an effective sample size >= target (base
  * NULL: 0; the class shares in base are never tempered); with y (else
- * NULL), the class totals are then set by sl_backoff_class_shares and the
- * ESS is that of the weights after it.  Returns lambda.
+ * NULL), each class's total weight is then set to rateT's share of the
+ * labelled total, and the ESS is that of the weights after it.  Returns
+ * lambda.
  */
 extern double sl_backoff_temper(const double *base, double *logw, int n,
 								double target, const int *y, int nclasses,
@@ -375,6 +373,8 @@ extern int	sl_draw_gumbel_topk(const double *logw, int ncands, int n,
  */
 extern int	sl_draw_pps(const double *logw, int ncands, int n, uint64 seed,
 						int *chosen, const int *key);
+/* the c of sl_draw_pps: sum over w[0..n) of min(1, c w_i) = take */
+extern double sl_draw_pps_scale(const double *w, int n, double take);
 /* up to n distinct indices uniformly, in a seeded order */
 extern int	sl_draw_uniform(int ncands, int n, uint64 seed, int *chosen);
 

@@ -370,9 +370,9 @@ sl_backoff_label_part(const double *logpT, const double *logpS, const int *y,
  * correction): without this the drawn label share missed the seeds' by up
  * to 0.03 on the quality harness.
  */
-void
-sl_backoff_class_shares(const int *y, int n, int nclasses, const double *rateT,
-						double *logw)
+static void
+class_shares(const int *y, int n, int nclasses, const double *rateT,
+			 double *logw)
 {
 	double	   *tot = palloc0(sizeof(double) * nclasses);
 	double		mx = -INFINITY;
@@ -406,7 +406,7 @@ sl_backoff_class_shares(const int *y, int n, int nclasses, const double *rateT,
 	pfree(tot);
 }
 
-/* The labels whose class totals sl_backoff_class_shares sets, or y NULL */
+/* The labels whose class totals class_shares sets, or y NULL */
 typedef struct ClassTarget
 {
 	const int  *y;
@@ -418,7 +418,7 @@ typedef struct ClassTarget
 
 /*
  * ESS of exp(base + lambda * logw) (base NULL: 0), normalized by mx, after
- * the class totals are set as sl_backoff_class_shares sets them (ct->y
+ * the class totals are set as class_shares sets them (ct->y
  * NULL: as they are), so the tempering sees the weights that are drawn.
  */
 static double
@@ -477,7 +477,7 @@ ess_at(const double *base, const double *logw, int n, double lambda, double mx,
 /*
  * Temper logw to the largest lambda in [0, 1] whose weights
  * base + lambda logw keep ESS >= target; with y, the class totals are then
- * set to rateT's shares (sl_backoff_class_shares), and the ESS is measured
+ * set to rateT's shares (class_shares), and the ESS is measured
  * on the weights after that.  Returns lambda; logw becomes the final
  * log-weights.
  */
@@ -530,7 +530,7 @@ done:
 			logw[i] = (base ? base[i] : 0) + lo * logw[i];
 	if (y != NULL)
 	{
-		sl_backoff_class_shares(y, n, nclasses, rateT, logw);
+		class_shares(y, n, nclasses, rateT, logw);
 		if (ct.tot)
 		{
 			pfree(ct.tot);

@@ -76,13 +76,33 @@ sl_draw_gumbel_topk(const double *logw, int ncands, int n, uint64 seed,
 	return take;
 }
 
-static int
-cmp_double_desc(const void *a, const void *b)
+/*
+ * The largest c with sum over w[0..n) of min(1, c w_i) = take (0 < take <=
+ * the count of positive weights): the proportional-to-size draw's scale,
+ * also what the novelty guard predicts the draw to take.
+ */
+double
+sl_draw_pps_scale(const double *w, int n, double take)
 {
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
+	double	   *sorted = palloc(sizeof(double) * Max(n, 1));
+	double		rest = 0,
+				c;
+	int			capped = 0;
 
-	return (x < y) - (x > y);
+	memcpy(sorted, w, sizeof(double) * n);
+	qsort(sorted, n, sizeof(double), sl_cmp_double_desc);
+	for (int i = 0; i < n; i++)
+		rest += sorted[i];
+	c = rest > 0 ? take / rest : 0;
+	while (capped < n && capped + 1 <= take && sorted[capped] * c >= 1)
+	{
+		rest -= sorted[capped];
+		capped++;
+		c = rest > 0 ? (take - capped) / rest : INFINITY;
+		CHECK_FOR_INTERRUPTS();
+	}
+	pfree(sorted);
+	return c;
 }
 
 /*
@@ -124,11 +144,8 @@ sl_draw_pps(const double *logw, int ncands, int n, uint64 seed, int *chosen,
 			const int *key)
 {
 	double	   *w;
-	double	   *sorted;
 	double		mx = -INFINITY;
-	double		rest = 0,
-				c;
-	int			capped = 0;
+	double		c;
 	int			take = Min(Max(n, 0), ncands);
 	int		   *perm;
 	pg_prng_state rng;
@@ -156,21 +173,7 @@ sl_draw_pps(const double *logw, int ncands, int n, uint64 seed, int *chosen,
 		positive = take;
 	}
 
-	/* c: the largest scale with min(1, c w) summing to take */
-	sorted = palloc(sizeof(double) * ncands);
-	memcpy(sorted, w, sizeof(double) * ncands);
-	qsort(sorted, ncands, sizeof(double), cmp_double_desc);
-	for (int i = 0; i < ncands; i++)
-		rest += sorted[i];
-	c = rest > 0 ? (double) take / rest : 0;
-	while (capped < take && sorted[capped] * c >= 1)
-	{
-		rest -= sorted[capped];
-		capped++;
-		c = rest > 0 ? (double) (take - capped) / rest : INFINITY;
-		CHECK_FOR_INTERRUPTS();
-	}
-	pfree(sorted);
+	c = sl_draw_pps_scale(w, ncands, take);
 
 	/* systematic sampling over a random order */
 	perm = sl_identity(ncands);

@@ -79,37 +79,6 @@
 #define NOV_BISECT			20
 #define NOV_GAMMA_MIN		1e-9
 
-static int
-cmp_double_desc(const void *a, const void *b)
-{
-	return sl_cmp_double(b, a);
-}
-
-/*
- * c with sum over v[0..m) of min(1, c v_i) = quota (0 < quota < m), as
- * sl_draw_pps computes it; sorted: scratch of m
- */
-static double
-pps_scale(const double *v, int m, double quota, double *sorted)
-{
-	double		rest = 0,
-				c;
-	int			capped = 0;
-
-	memcpy(sorted, v, sizeof(double) * m);
-	qsort(sorted, m, sizeof(double), cmp_double_desc);
-	for (int i = 0; i < m; i++)
-		rest += sorted[i];
-	c = rest > 0 ? quota / rest : 0;
-	while (capped < m && capped + 1 <= quota && sorted[capped] * c >= 1)
-	{
-		rest -= sorted[capped];
-		capped++;
-		c = rest > 0 ? (quota - capped) / rest : INFINITY;
-	}
-	return c;
-}
-
 /* one class's weights, far and close, each in descending order */
 typedef struct ClassW
 {
@@ -136,8 +105,8 @@ class_weights(const double *w, const bool *cl, const int *mem, int m,
 		else
 			k->fw[k->nf++] = w[mem[j]];
 	}
-	qsort(k->fw, k->nf, sizeof(double), cmp_double_desc);
-	qsort(k->cw, k->nc, sizeof(double), cmp_double_desc);
+	qsort(k->fw, k->nf, sizeof(double), sl_cmp_double_desc);
+	qsort(k->cw, k->nc, sizeof(double), sl_cmp_double_desc);
 	for (int j = 0; j < k->nf; j++)
 		k->sumf += k->fw[j];
 	for (int j = 0; j < k->nc; j++)
@@ -146,9 +115,9 @@ class_weights(const double *w, const bool *cl, const int *mem, int m,
 
 /*
  * The class's quota drawn with inclusion probability min(1, c v), v = its
- * weights with the close ones times b: *c (as pps_scale, by merging the two
- * sorted lists, O(m) per call: the bisection calls it often), and the
- * expected close share
+ * weights with the close ones times b: *c (as sl_draw_pps_scale, but by
+ * merging the two sorted lists, O(m) per call: the bisection calls it
+ * often), and the expected close share
  */
 static double
 class_draw(const ClassW *k, double quota, double b, double *c)
@@ -348,15 +317,13 @@ sl_novelty_guard(const SlTable *t, const SlRowSet *seeds,
 	if (n > 0 && n < nS)
 	{
 		/* what the draw would take: min(1, c w) over the whole pool */
-		double	   *sorted = palloc(sizeof(double) * nS);
-		double		c = pps_scale(w, nS, n, sorted);
+		double		c = sl_draw_pps_scale(w, nS, n);
 		double		e = 0;
 
 		for (int i = 0; i < nS; i++)
 			if (close[i])
 				e += Min(1.0, c * w[i]);
 		info->drawn_close = e / n;
-		pfree(sorted);
 	}
 
 	/*

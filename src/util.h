@@ -71,6 +71,7 @@ extern int *sl_identity(int n);
 
 /* util_compare.c: qsort/bsearch comparators */
 extern int	sl_cmp_double(const void *a, const void *b);
+extern int	sl_cmp_double_desc(const void *a, const void *b);
 extern int	sl_cmp_int64(const void *a, const void *b);
 extern int	sl_cmp_uint64(const void *a, const void *b);
 extern int	sl_cmp_str(const void *a, const void *b);

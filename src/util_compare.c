@@ -18,6 +18,13 @@ sl_cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* descending: the heaviest weights first */
+int
+sl_cmp_double_desc(const void *a, const void *b)
+{
+	return sl_cmp_double(b, a);
+}
+
 int
 sl_cmp_int64(const void *a, const void *b)
 {
